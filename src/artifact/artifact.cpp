@@ -1,0 +1,478 @@
+// Artifact encoding and fully validating decoding (layout in artifact.h).
+// Decoding checks, in order: magic, version, header length, header CRC, JSON,
+// header fields, exact file size, payload CRC, the whole tensor table against
+// the payload size, then decompression and the uncompressed CRC. Only then are
+// tensors built, so a damaged file never yields partial or wrong weights.
+#include "artifact/artifact.h"
+
+#include <bit>
+#include <cstring>
+#include <ctime>
+#include <limits>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "common/code_size.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "io/safetensors.h"
+
+namespace pgolf {
+namespace {
+
+using Json = nlohmann::json;
+using Kind = QuantizedEntry::Kind;
+
+// Far above any model this challenge allows (the cap is 16 MB compressed);
+// bounds what a forged size field can make the decoder produce.
+constexpr uint64_t kMaxUncompressedBytes = uint64_t{1} << 34;
+
+std::string utc_now_iso8601() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+template <typename T>
+void append_le(std::string& out, T value) {
+  static_assert(std::endian::native == std::endian::little, "the artifact is little-endian");
+  out.append(reinterpret_cast<const char*>(&value), sizeof(T));
+}
+
+template <typename T>
+T read_le(std::string_view bytes, size_t offset) {
+  T value;
+  std::memcpy(&value, bytes.data() + offset, sizeof(T));
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+// The safetensors name of `dtype`, or an error naming the tensor.
+std::string dtype_of(const std::string& name, torch::ScalarType dtype) {
+  try {
+    return std::string(dtype_name(dtype));
+  } catch (const Error&) {
+    fail("artifact: tensor '{}' has unsupported dtype {}", name, c10::toString(dtype));
+  }
+}
+
+// Appends one tensor's bytes to the payload; returns its table fields.
+Json append_chunk(std::string& payload, const std::string& name, const torch::Tensor& tensor) {
+  PGOLF_CHECK(tensor.defined(), "artifact: tensor '{}' is undefined", name);
+  const torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+  Json chunk = {{"dtype", dtype_of(name, cpu.scalar_type())},
+                {"shape", cpu.sizes().vec()},
+                {"offset", payload.size()},
+                {"bytes", cpu.nbytes()}};
+  if (cpu.nbytes() > 0) payload.append(static_cast<const char*>(cpu.data_ptr()), cpu.nbytes());
+  return chunk;
+}
+
+bool has_scale(Kind kind) { return kind == Kind::kInt8PerRow || kind == Kind::kInt8PerTensor; }
+
+// The tensor table and the uncompressed payload.
+std::pair<Json, std::string> build_payload(const QuantizedModel& model) {
+  Json table = Json::array();
+  std::string payload;
+  for (const auto& entry : model.entries) {
+    Json row = append_chunk(payload, entry.name, entry.q);
+    row["name"] = entry.name;
+    row["kind"] = std::string(kind_name(entry.kind));
+    row["orig_dtype"] = dtype_of(entry.name, entry.orig_dtype);
+    if (has_scale(entry.kind)) {
+      row["scale"] = append_chunk(payload, entry.name + " (scale)", entry.scale);
+    }
+    table.push_back(std::move(row));
+  }
+  return {std::move(table), std::move(payload)};
+}
+
+std::string assemble(const QuantizedModel& model, const Json& config, Json table,
+                     std::string_view payload, Codec codec, int level,
+                     std::string_view compressed) {
+  const Json header = {
+      {"pgolf_version", std::string(kPgolfVersion)},
+      {"created", utc_now_iso8601()},
+      {"config", config},
+      {"quant_format", model.format},
+      {"payload",
+       {{"codec", std::string(codec_name(codec))},
+        {"level", level},
+        {"compressed_bytes", compressed.size()},
+        {"uncompressed_bytes", payload.size()},
+        {"compressed_crc32", crc32_of(compressed)},
+        {"uncompressed_crc32", crc32_of(payload)}}},
+      {"tensors", std::move(table)},
+  };
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail("artifact: cannot encode the header ({})", e.what());
+  }
+  std::string out;
+  out.reserve(kArtifactPreambleBytes + text.size() + compressed.size());
+  out.append(kArtifactMagic);
+  append_le<uint32_t>(out, kArtifactVersion);
+  append_le<uint32_t>(out, crc32_of(text));
+  append_le<uint64_t>(out, text.size());
+  out += text;
+  out.append(compressed);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Decoding: typed access to header fields, each failure naming the field.
+
+class HeaderReader {
+ public:
+  explicit HeaderReader(const std::string& source) : source_(source) {}
+
+  // `where` is the object's path ("" for the top level, "payload", "tensors[3]").
+  const Json& field(const Json& object, const char* key, const std::string& where) const {
+    const auto it = object.find(key);
+    PGOLF_CHECK(it != object.end(), "{}: artifact header: field '{}' is missing", source_,
+                path(where, key));
+    return *it;
+  }
+  std::string string(const Json& object, const char* key, const std::string& where) const {
+    const Json& value = field(object, key, where);
+    PGOLF_CHECK(value.is_string(), "{}: artifact header: field '{}' is not a string", source_,
+                path(where, key));
+    return value.get<std::string>();
+  }
+  uint64_t unsigned_int(const Json& object, const char* key, const std::string& where) const {
+    const Json& value = field(object, key, where);
+    PGOLF_CHECK(value.is_number_unsigned(),
+                "{}: artifact header: field '{}' is not a non-negative integer", source_,
+                path(where, key));
+    return value.get<uint64_t>();
+  }
+  uint32_t crc(const Json& object, const char* key, const std::string& where) const {
+    const uint64_t value = unsigned_int(object, key, where);
+    PGOLF_CHECK(value <= std::numeric_limits<uint32_t>::max(),
+                "{}: artifact header: field '{}' is not a CRC-32", source_, path(where, key));
+    return static_cast<uint32_t>(value);
+  }
+  const Json& object(const Json& object, const char* key, const std::string& where) const {
+    const Json& value = field(object, key, where);
+    PGOLF_CHECK(value.is_object(), "{}: artifact header: field '{}' is not an object", source_,
+                path(where, key));
+    return value;
+  }
+
+ private:
+  static std::string path(const std::string& where, const char* key) {
+    return where.empty() ? std::string(key) : where + "." + key;
+  }
+  const std::string& source_;
+};
+
+Codec header_codec(const std::string& name, const std::string& source) {
+  for (const Codec codec : {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma}) {
+    if (codec_name(codec) == name) return codec;
+  }
+  fail("{}: artifact header: unknown codec '{}'", source, name);
+}
+
+ArtifactInfo parse_info(const Json& header, const HeaderReader& reader, const std::string& source) {
+  ArtifactInfo info;
+  info.pgolf_version = reader.string(header, "pgolf_version", "");
+  info.created = reader.string(header, "created", "");
+  info.quant_format = reader.string(header, "quant_format", "");
+  PGOLF_CHECK(info.quant_format == kInt8Format,
+              "{}: unsupported quant format '{}' (this pgolf reads '{}')", source,
+              info.quant_format, kInt8Format);
+  const Json& payload = reader.object(header, "payload", "");
+  info.codec = header_codec(reader.string(payload, "codec", "payload"), source);
+  const uint64_t level = reader.unsigned_int(payload, "level", "payload");
+  PGOLF_CHECK(level <= 100, "{}: artifact header: payload.level {} is implausible", source, level);
+  info.level = static_cast<int>(level);
+  info.compressed_bytes = reader.unsigned_int(payload, "compressed_bytes", "payload");
+  info.uncompressed_bytes = reader.unsigned_int(payload, "uncompressed_bytes", "payload");
+  PGOLF_CHECK(info.uncompressed_bytes <= kMaxUncompressedBytes,
+              "{}: artifact header: payload.uncompressed_bytes {} is implausibly large", source,
+              info.uncompressed_bytes);
+  info.compressed_crc32 = reader.crc(payload, "compressed_crc32", "payload");
+  info.uncompressed_crc32 = reader.crc(payload, "uncompressed_crc32", "payload");
+  return info;
+}
+
+// One tensor (or scale) in the payload, validated against the payload size.
+struct Chunk {
+  torch::ScalarType dtype = torch::kFloat32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+};
+
+struct TableRow {
+  std::string name;
+  Kind kind = Kind::kPassthrough;
+  torch::ScalarType orig_dtype = torch::kFloat32;
+  Chunk data;
+  std::optional<Chunk> scale;
+};
+
+// Reads the chunk fields and checks that it starts at `cursor` and fits in the
+// payload; advances `cursor`.
+Chunk parse_chunk(const Json& json, const std::string& where, const std::string& label,
+                  const HeaderReader& reader, const std::string& source, uint64_t payload_bytes,
+                  uint64_t& cursor) {
+  PGOLF_CHECK(json.is_object(), "{}: tensor table entry {} is not an object", source, label);
+  Chunk chunk;
+  const std::string dtype = reader.string(json, "dtype", where);
+  const auto parsed = parse_dtype_name(dtype);
+  PGOLF_CHECK(parsed.has_value(), "{}: tensor table entry {}: unknown dtype '{}'", source, label,
+              dtype);
+  chunk.dtype = *parsed;
+  const Json& shape = reader.field(json, "shape", where);
+  PGOLF_CHECK(shape.is_array(), "{}: tensor table entry {}: shape is not a list", source, label);
+  // The product of the non-zero dims is bounded (torch checks it even for an
+  // empty tensor); a zero dim then makes the tensor empty.
+  uint64_t nonzero_product = 1;
+  bool has_zero = false;
+  for (const Json& dim : shape) {
+    PGOLF_CHECK(dim.is_number_unsigned(), "{}: tensor table entry {}: bad shape {}", source, label,
+                shape.dump());
+    const uint64_t d = dim.get<uint64_t>();
+    if (d == 0) {
+      has_zero = true;
+    } else {
+      PGOLF_CHECK(nonzero_product <= kMaxUncompressedBytes / d,
+                  "{}: tensor table entry {}: shape {} is too large", source, label, shape.dump());
+      nonzero_product *= d;
+    }
+    chunk.shape.push_back(static_cast<int64_t>(d));
+  }
+  const uint64_t numel = has_zero ? 0 : nonzero_product;
+  chunk.offset = reader.unsigned_int(json, "offset", where);
+  chunk.bytes = reader.unsigned_int(json, "bytes", where);
+  PGOLF_CHECK(chunk.bytes == numel * c10::elementSize(chunk.dtype),
+              "{}: tensor table entry {}: {} bytes do not match dtype {} and shape {}", source,
+              label, chunk.bytes, dtype, shape.dump());
+  PGOLF_CHECK(chunk.offset <= payload_bytes && chunk.bytes <= payload_bytes - chunk.offset,
+              "{}: tensor table entry {} out of range: offset {} + {} bytes exceeds the {}-byte "
+              "payload",
+              source, label, chunk.offset, chunk.bytes, payload_bytes);
+  PGOLF_CHECK(chunk.offset == cursor,
+              "{}: tensor table entry {}: offset {} but the previous tensor ends at {}", source,
+              label, chunk.offset, cursor);
+  cursor += chunk.bytes;
+  return chunk;
+}
+
+// Each kind allows exactly the dtypes and scales the quantizer produces.
+void check_kind(const TableRow& row, const std::string& source) {
+  const bool orig_float = c10::isFloatingType(row.orig_dtype);
+  bool ok = false;
+  switch (row.kind) {
+    case Kind::kPassthrough:
+      ok = !row.scale && row.data.dtype == row.orig_dtype;
+      break;
+    case Kind::kKeptFloat:
+      ok = !row.scale && orig_float && c10::isFloatingType(row.data.dtype);
+      break;
+    case Kind::kInt8PerRow:
+      ok = row.scale && orig_float && row.data.dtype == torch::kInt8 &&
+           row.data.shape.size() == 2 && row.scale->dtype == torch::kFloat16 &&
+           row.scale->shape == std::vector<int64_t>{row.data.shape[0]};
+      break;
+    case Kind::kInt8PerTensor:
+      ok = row.scale && orig_float && row.data.dtype == torch::kInt8 &&
+           row.scale->dtype == torch::kFloat32 && row.scale->shape.empty();
+      break;
+  }
+  PGOLF_CHECK(ok, "{}: tensor table entry '{}': dtypes, shape or scale do not fit kind {}", source,
+              row.name, kind_name(row.kind));
+}
+
+std::vector<TableRow> parse_table(const Json& header, const HeaderReader& reader,
+                                  const std::string& source, uint64_t payload_bytes) {
+  const Json& tensors = reader.field(header, "tensors", "");
+  PGOLF_CHECK(tensors.is_array(), "{}: artifact header: the tensor table is not a list", source);
+  std::vector<TableRow> rows;
+  std::set<std::string> names;
+  uint64_t cursor = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Json& json = tensors[i];
+    PGOLF_CHECK(json.is_object(), "{}: tensor table entry #{} is not an object", source, i);
+    TableRow row;
+    const std::string where = fmt::format("tensors[{}]", i);
+    row.name = reader.string(json, "name", where);
+    PGOLF_CHECK(names.insert(row.name).second, "{}: tensor table entry '{}' appears twice", source,
+                row.name);
+    const std::string label = fmt::format("'{}'", row.name);
+    const std::string kind_text = reader.string(json, "kind", where);
+    const auto kind = parse_kind_name(kind_text);
+    PGOLF_CHECK(kind.has_value(), "{}: tensor table entry {}: unknown kind '{}'", source, label,
+                kind_text);
+    row.kind = *kind;
+    const std::string orig_text = reader.string(json, "orig_dtype", where);
+    const auto orig = parse_dtype_name(orig_text);
+    PGOLF_CHECK(orig.has_value(), "{}: tensor table entry {}: unknown orig_dtype '{}'", source,
+                label, orig_text);
+    row.orig_dtype = *orig;
+    row.data = parse_chunk(json, where, label, reader, source, payload_bytes, cursor);
+    if (json.contains("scale")) {
+      row.scale = parse_chunk(json["scale"], where + ".scale", label + " scale", reader, source,
+                              payload_bytes, cursor);
+    }
+    check_kind(row, source);
+    rows.push_back(std::move(row));
+  }
+  PGOLF_CHECK(cursor == payload_bytes, "{}: the tensor table covers {} of the {} payload bytes",
+              source, cursor, payload_bytes);
+  return rows;
+}
+
+torch::Tensor chunk_tensor(const Chunk& chunk, std::string_view payload, const std::string& label,
+                           const std::string& source) {
+  const char* src = payload.data() + chunk.offset;
+  if (chunk.dtype == torch::kBool) {
+    for (uint64_t i = 0; i < chunk.bytes; ++i) {
+      PGOLF_CHECK(static_cast<unsigned char>(src[i]) <= 1,
+                  "{}: tensor {}: BOOL byte {} is neither 0 nor 1", source, label, i);
+    }
+  }
+  torch::Tensor tensor = torch::empty(chunk.shape, torch::TensorOptions().dtype(chunk.dtype));
+  if (chunk.bytes > 0) std::memcpy(tensor.data_ptr(), src, chunk.bytes);
+  return tensor;
+}
+
+std::string with_commas(int64_t value) {
+  const std::string digits = std::to_string(value);
+  const size_t start = value < 0 ? 1 : 0;  // past the sign
+  std::string out = digits.substr(0, start);
+  for (size_t i = start; i < digits.size(); ++i) {
+    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_artifact(const QuantizedModel& model, const nlohmann::json& config, Codec codec,
+                            int level) {
+  auto [table, payload] = build_payload(model);
+  const std::string compressed = compress(payload, codec, level);
+  return assemble(model, config, std::move(table), payload, codec, level, compressed);
+}
+
+std::string encode_artifact_smallest(const QuantizedModel& model, const nlohmann::json& config) {
+  auto [table, payload] = build_payload(model);
+  const auto [codec, compressed] = compress_smallest(payload);
+  return assemble(model, config, std::move(table), payload, codec, default_level(codec),
+                  compressed);
+}
+
+int64_t write_artifact(const std::filesystem::path& path, const QuantizedModel& model,
+                       const nlohmann::json& config, Codec codec, int level) {
+  const std::string bytes = encode_artifact(model, config, codec, level);
+  write_file_atomic(path, bytes);
+  return static_cast<int64_t>(bytes.size());
+}
+
+LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source) {
+  PGOLF_CHECK(!bytes.empty(), "{}: not a pgolf artifact (empty file)", source);
+  PGOLF_CHECK(bytes.size() >= kArtifactMagic.size() || !kArtifactMagic.starts_with(bytes),
+              "{}: truncated: {} bytes, not even the magic", source, bytes.size());
+  PGOLF_CHECK(bytes.substr(0, kArtifactMagic.size()) == kArtifactMagic,
+              "{}: not a pgolf artifact (bad magic)", source);
+  PGOLF_CHECK(bytes.size() >= kArtifactPreambleBytes,
+              "{}: truncated: the preamble needs {} bytes, file has {}", source,
+              kArtifactPreambleBytes, bytes.size());
+  const auto version = read_le<uint32_t>(bytes, 8);
+  PGOLF_CHECK(version == kArtifactVersion,
+              "{}: unsupported artifact version {} (this pgolf reads version {})", source, version,
+              kArtifactVersion);
+  const auto header_crc = read_le<uint32_t>(bytes, 12);
+  const auto header_len = read_le<uint64_t>(bytes, 16);
+  const uint64_t after_preamble = bytes.size() - kArtifactPreambleBytes;
+  PGOLF_CHECK(header_len <= after_preamble,
+              "{}: truncated: header says {} header bytes, file has {} after the preamble", source,
+              header_len, after_preamble);
+  const std::string_view header_text = bytes.substr(kArtifactPreambleBytes, header_len);
+  PGOLF_CHECK(crc32_of(header_text) == header_crc, "{}: header checksum mismatch (corrupt header)",
+              source);
+
+  Json header;
+  try {
+    header = Json::parse(header_text.begin(), header_text.end());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: artifact header is not valid JSON ({})", source, e.what());
+  }
+  PGOLF_CHECK(header.is_object(), "{}: artifact header is not a JSON object", source);
+  const HeaderReader reader(source);
+  LoadedArtifact out;
+  out.info = parse_info(header, reader, source);
+  out.info.format_version = version;
+  out.info.header_bytes = header_len;
+  out.config = reader.object(header, "config", "");
+
+  const uint64_t payload_available = after_preamble - header_len;
+  PGOLF_CHECK(out.info.compressed_bytes <= payload_available,
+              "{}: truncated: header says {} payload bytes, file has {}", source,
+              out.info.compressed_bytes, payload_available);
+  PGOLF_CHECK(out.info.compressed_bytes == payload_available,
+              "{}: {} unexpected trailing bytes after the payload", source,
+              payload_available - out.info.compressed_bytes);
+  out.info.file_bytes = bytes.size();
+  const std::string_view compressed = bytes.substr(kArtifactPreambleBytes + header_len);
+  PGOLF_CHECK(crc32_of(compressed) == out.info.compressed_crc32,
+              "{}: payload checksum mismatch (compressed bytes are corrupt)", source);
+
+  const std::vector<TableRow> rows =
+      parse_table(header, reader, source, out.info.uncompressed_bytes);
+  std::string payload;
+  try {
+    payload = decompress(compressed, out.info.codec, out.info.uncompressed_bytes);
+  } catch (const Error& e) {
+    fail("{}: payload: {}", source, e.what());
+  }
+  PGOLF_CHECK(crc32_of(payload) == out.info.uncompressed_crc32,
+              "{}: payload checksum mismatch (decompressed bytes are corrupt)", source);
+
+  out.model.format = out.info.quant_format;
+  out.model.entries.reserve(rows.size());
+  for (const TableRow& row : rows) {
+    QuantizedEntry entry;
+    entry.name = row.name;
+    entry.kind = row.kind;
+    entry.orig_dtype = row.orig_dtype;
+    entry.q = chunk_tensor(row.data, payload, "'" + row.name + "'", source);
+    if (row.scale) entry.scale = chunk_tensor(*row.scale, payload, row.name + " scale", source);
+    out.model.entries.push_back(std::move(entry));
+  }
+  return out;
+}
+
+LoadedArtifact read_artifact(const std::filesystem::path& path) {
+  return decode_artifact(read_file(path), path.string());
+}
+
+std::string SizeReport::describe() const {
+  const int64_t margin = kCap - total_bytes;
+  return fmt::format("model {} + code {} = {} bytes ({} {} the {} cap)", with_commas(model_bytes),
+                     with_commas(code_bytes), with_commas(total_bytes),
+                     with_commas(margin >= 0 ? margin : -margin), margin >= 0 ? "under" : "over",
+                     with_commas(kCap));
+}
+
+SizeReport size_report(int64_t artifact_file_bytes, int64_t code_bytes) {
+  return SizeReport{artifact_file_bytes, code_bytes, artifact_file_bytes + code_bytes};
+}
+
+SizeReport size_report(int64_t artifact_file_bytes) {
+  return size_report(artifact_file_bytes, code_size().bytes);
+}
+
+}  // namespace pgolf

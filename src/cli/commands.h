@@ -1,0 +1,29 @@
+// The subcommands of pgolf, one per cli/cmd_*.cpp. Each add_*_command() adds
+// its CLI11 subcommand to `app` and returns how to run it; main.cpp only
+// parses and dispatches.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace pgolf {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // returns the process exit code
+};
+
+Command add_data_command(CLI::App& app);     // cmd_data.cpp
+Command add_train_command(CLI::App& app);    // cmd_train.cpp
+Command add_eval_command(CLI::App& app);     // cmd_eval.cpp
+Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
+Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
+
+void register_commands(CLI::App& app);
+// Runs the subcommand that app.parse() selected; returns the exit code.
+int run_selected_command(CLI::App& app);
+
+}  // namespace pgolf

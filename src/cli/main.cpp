@@ -1,0 +1,34 @@
+// pgolf: one program for the whole Parameter Golf pipeline.
+//
+//   pgolf data      text/JSONL -> tokenizer + challenge shards
+//   pgolf train     shards -> run folder (logs, metrics, artifact)
+//   pgolf eval      artifact or safetensors -> val_loss, val_bpb
+//   pgolf inspect   parameter table of a preset
+//   pgolf bench     training throughput and MFU
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"pgolf: train, compress and evaluate the smallest strong language models"};
+  app.require_subcommand(1);
+  pgolf::register_commands(app);
+  try {
+    app.parse(argc, argv);
+    return pgolf::run_selected_command(app);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const pgolf::Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "pgolf: error: {}\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "pgolf: internal error (LibTorch): {}\n", e.what_without_backtrace());
+    return 3;
+  }
+}

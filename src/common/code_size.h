@@ -1,0 +1,17 @@
+// The number of code bytes pgolf counts against the 16,000,000-byte cap: every
+// project file needed to rebuild the evaluator (src/, cmake/, CMakeLists.txt),
+// summed raw at build time (cmake/CodeSize.cmake).
+#pragma once
+
+#include <cstdint>
+
+namespace pgolf {
+
+struct CodeSize {
+  int64_t bytes;
+  int64_t files;
+};
+
+CodeSize code_size();
+
+}  // namespace pgolf

@@ -1,0 +1,124 @@
+// Progress: one live line on terminals, rate-limited plain lines elsewhere.
+#include "common/progress.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace pgolf {
+namespace {
+
+// Redraws faster than this only burn terminal bandwidth.
+constexpr double kLiveRedrawS = 0.1;
+
+std::string format_rate(double per_second, std::string_view unit) {
+  if (per_second >= 1e6) return fmt::format("{:.2f}M {}/s", per_second / 1e6, unit);
+  if (per_second >= 1e3) return fmt::format("{:.1f}k {}/s", per_second / 1e3, unit);
+  return fmt::format("{:.1f} {}/s", per_second, unit);
+}
+
+}  // namespace
+
+std::string with_commas(int64_t value) {
+  const std::string digits = std::to_string(value);
+  const size_t sign = value < 0 ? 1 : 0;
+  std::string out = digits.substr(0, sign);
+  for (size_t i = sign; i < digits.size(); ++i) {
+    if (i > sign && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = std::llround(std::max(0.0, seconds));
+  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+Progress::Progress(std::string label, int64_t total, std::string unit, Options options)
+    : label_(std::move(label)),
+      total_(total),
+      unit_(std::move(unit)),
+      options_(options),
+      live_(!options.quiet && ::isatty(::fileno(options.out)) == 1),
+      start_(Clock::now()),
+      last_print_(start_) {}
+
+Progress::Progress(std::string label, int64_t total, std::string unit, bool quiet)
+    : Progress(std::move(label), total, std::move(unit), Options{.quiet = quiet}) {}
+
+Progress::~Progress() {
+  // A live line left without a newline would be overwritten by the next output.
+  if (drawn_ && !finished_) fmt::print(options_.out, "\n");
+}
+
+double Progress::elapsed_s() const {
+  return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+void Progress::update(int64_t done, std::string_view extra) {
+  done_ = done;
+  if (finished_) return;
+  if (live_) {
+    print_live(extra);
+  } else {
+    print_plain(extra);
+  }
+}
+
+void Progress::advance(int64_t units, std::string_view extra) { update(done_ + units, extra); }
+
+std::string Progress::status_line(std::string_view extra) const {
+  const double elapsed = elapsed_s();
+  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  std::string line = fmt::format("{}: {}", label_, with_commas(done_));
+  if (total_ > 0) {
+    line += fmt::format("/{} {} ({:.1f}%)", with_commas(total_), unit_,
+                        100.0 * static_cast<double>(done_) / static_cast<double>(total_));
+  } else {
+    line += " " + unit_;
+  }
+  line += ", " + format_rate(rate, unit_);
+  if (total_ > 0 && rate > 0 && done_ < total_) {
+    line += ", ETA " + format_duration(static_cast<double>(total_ - done_) / rate);
+  }
+  if (!extra.empty()) line += fmt::format(", {}", extra);
+  return line;
+}
+
+void Progress::print_live(std::string_view extra) {
+  const auto now = Clock::now();
+  const bool last = total_ > 0 && done_ >= total_;
+  if (!last && std::chrono::duration<double>(now - last_print_).count() < kLiveRedrawS) return;
+  last_print_ = now;
+  // \r + "erase to end of line" redraws in place.
+  fmt::print(options_.out, "\r\x1b[K{}", status_line(extra));
+  drawn_ = true;
+  std::fflush(options_.out);
+}
+
+void Progress::print_plain(std::string_view extra) {
+  const auto now = Clock::now();
+  if (std::chrono::duration<double>(now - last_print_).count() < options_.interval_s) return;
+  last_print_ = now;
+  fmt::print(options_.out, "{}\n", status_line(extra));
+  std::fflush(options_.out);
+}
+
+void Progress::finish(std::string_view extra) {
+  if (finished_) return;
+  finished_ = true;
+  const double elapsed = elapsed_s();
+  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  std::string line = fmt::format("{}: {} {} in {:.1f} s ({})", label_, with_commas(done_), unit_,
+                                 elapsed, format_rate(rate, unit_));
+  if (!extra.empty()) line += fmt::format(", {}", extra);
+  fmt::print(options_.out, "{}{}\n", drawn_ ? "\r\x1b[K" : "", line);
+  std::fflush(options_.out);
+}
+
+}  // namespace pgolf

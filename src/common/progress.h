@@ -1,0 +1,63 @@
+// Progress reporting for long loops (tokenizing, training, evaluating).
+// On a terminal it redraws one live line; otherwise (logs, pipes) or when
+// quiet, it prints a plain line at most every `interval_s` seconds, so log
+// files stay short. finish() always prints one summary line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace pgolf {
+
+class Progress {
+ public:
+  struct Options {
+    bool quiet = false;        // never redraw; plain periodic lines only
+    double interval_s = 10.0;  // seconds between plain lines
+    std::FILE* out = stdout;
+  };
+
+  // total <= 0 means unknown: no percentage and no ETA.
+  Progress(std::string label, int64_t total, std::string unit, Options options);
+  Progress(std::string label, int64_t total, std::string unit, bool quiet = false);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  // Sets the units done so far; `extra` (e.g. "loss 3.21") is shown after the counts.
+  void update(int64_t done, std::string_view extra = {});
+  void advance(int64_t units = 1, std::string_view extra = {});
+  // Prints the summary line (units, time, rate); later calls do nothing.
+  void finish(std::string_view extra = {});
+
+  int64_t done() const { return done_; }
+  double elapsed_s() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  std::string status_line(std::string_view extra) const;
+  void print_live(std::string_view extra);
+  void print_plain(std::string_view extra);
+
+  std::string label_;
+  int64_t total_;
+  std::string unit_;
+  Options options_;
+  bool live_;  // redraw in place: a terminal and not quiet
+  int64_t done_ = 0;
+  bool drawn_ = false;  // a live line is on screen
+  bool finished_ = false;
+  Clock::time_point start_;
+  Clock::time_point last_print_;
+};
+
+// "1,234,567": thousands separators for counts in messages.
+std::string with_commas(int64_t value);
+// "1:02:03" / "2:03" for durations.
+std::string format_duration(double seconds);
+
+}  // namespace pgolf

@@ -1,0 +1,160 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "config/options.h"
+
+namespace pgolf {
+
+void ModelConfig::validate() const {
+  PGOLF_CHECK(vocab_size > 0 && vocab_size <= 65536,
+              "VOCAB_SIZE={} must be in [1, 65536] (shards store uint16 tokens)", vocab_size);
+  PGOLF_CHECK(num_layers > 0, "NUM_LAYERS={} must be positive", num_layers);
+  PGOLF_CHECK(model_dim > 0, "MODEL_DIM={} must be positive", model_dim);
+  PGOLF_CHECK(num_heads > 0, "NUM_HEADS={} must be positive", num_heads);
+  PGOLF_CHECK(num_kv_heads > 0, "NUM_KV_HEADS={} must be positive", num_kv_heads);
+  PGOLF_CHECK(model_dim % num_heads == 0, "MODEL_DIM={} must be divisible by NUM_HEADS={}",
+              model_dim, num_heads);
+  PGOLF_CHECK(num_heads % num_kv_heads == 0, "NUM_HEADS={} must be divisible by NUM_KV_HEADS={}",
+              num_heads, num_kv_heads);
+  PGOLF_CHECK(head_dim() % 2 == 0, "head_dim = MODEL_DIM/NUM_HEADS = {} must be even for RoPE",
+              head_dim());
+  PGOLF_CHECK(mlp_mult > 0, "MLP_MULT={} must be positive", mlp_mult);
+  PGOLF_CHECK(tied_embed_init_std > 0, "TIED_EMBED_INIT_STD={} must be positive",
+              tied_embed_init_std);
+  PGOLF_CHECK(logit_softcap > 0, "LOGIT_SOFTCAP={} must be positive", logit_softcap);
+  PGOLF_CHECK(rope_base > 1, "ROPE_BASE={} must be > 1", rope_base);
+}
+
+std::string DataConfig::train_glob() const {
+  return train_files.empty() ? data_path + "/fineweb_train_*.bin" : train_files;
+}
+
+std::string DataConfig::val_glob() const {
+  return val_files.empty() ? data_path + "/fineweb_val_*.bin" : val_files;
+}
+
+void DataConfig::validate() const {
+  PGOLF_CHECK(!data_path.empty() || (!train_files.empty() && !val_files.empty()),
+              "DATA_PATH is empty and TRAIN_FILES/VAL_FILES are not both set");
+  PGOLF_CHECK(!tokenizer_path.empty(), "TOKENIZER_PATH is empty");
+}
+
+int64_t TrainConfig::resolved_grad_accum(int64_t world_size) const {
+  if (grad_accum_steps > 0) return grad_accum_steps;
+  PGOLF_CHECK(8 % world_size == 0,
+              "WORLD_SIZE={} must divide 8 so grad_accum_steps stays integral "
+              "(or set GRAD_ACCUM_STEPS)",
+              world_size);
+  return 8 / world_size;
+}
+
+void TrainConfig::validate() const {
+  PGOLF_CHECK(iterations >= 0, "ITERATIONS={} must be >= 0", iterations);
+  PGOLF_CHECK(warmdown_iters >= 0, "WARMDOWN_ITERS={} must be >= 0", warmdown_iters);
+  PGOLF_CHECK(warmup_steps >= 0, "WARMUP_STEPS={} must be >= 0", warmup_steps);
+  PGOLF_CHECK(train_seq_len > 0, "TRAIN_SEQ_LEN={} must be positive", train_seq_len);
+  PGOLF_CHECK(train_batch_tokens > 0, "TRAIN_BATCH_TOKENS={} must be positive",
+              train_batch_tokens);
+  PGOLF_CHECK(grad_accum_steps >= 0, "GRAD_ACCUM_STEPS={} must be >= 0", grad_accum_steps);
+  const int64_t accum = grad_accum_steps > 0 ? grad_accum_steps : 8;
+  PGOLF_CHECK(train_batch_tokens / accum >= train_seq_len &&
+                  (train_batch_tokens / accum) % train_seq_len == 0,
+              "TRAIN_BATCH_TOKENS={} / grad_accum_steps={} must be a positive multiple of "
+              "TRAIN_SEQ_LEN={}",
+              train_batch_tokens, accum, train_seq_len);
+  PGOLF_CHECK(max_wallclock_seconds >= 0, "MAX_WALLCLOCK_SECONDS={} must be >= 0",
+              max_wallclock_seconds);
+  PGOLF_CHECK(val_loss_every >= 0, "VAL_LOSS_EVERY={} must be >= 0", val_loss_every);
+  PGOLF_CHECK(train_log_every >= 0, "TRAIN_LOG_EVERY={} must be >= 0", train_log_every);
+  for (const auto& [name, lr] : {std::pair{"EMBED_LR", embed_lr}, {"HEAD_LR", head_lr},
+                                 {"TIED_EMBED_LR", tied_embed_lr}, {"MATRIX_LR", matrix_lr},
+                                 {"SCALAR_LR", scalar_lr}}) {
+    PGOLF_CHECK(lr >= 0, "{}={} must be >= 0", name, lr);
+  }
+  PGOLF_CHECK(muon_momentum >= 0 && muon_momentum < 1, "MUON_MOMENTUM={} must be in [0, 1)",
+              muon_momentum);
+  PGOLF_CHECK(muon_momentum_warmup_start >= 0 && muon_momentum_warmup_start < 1,
+              "MUON_MOMENTUM_WARMUP_START={} must be in [0, 1)", muon_momentum_warmup_start);
+  PGOLF_CHECK(muon_momentum_warmup_steps >= 0, "MUON_MOMENTUM_WARMUP_STEPS={} must be >= 0",
+              muon_momentum_warmup_steps);
+  PGOLF_CHECK(muon_backend_steps > 0, "MUON_BACKEND_STEPS={} must be positive",
+              muon_backend_steps);
+  PGOLF_CHECK(beta1 >= 0 && beta1 < 1, "BETA1={} must be in [0, 1)", beta1);
+  PGOLF_CHECK(beta2 >= 0 && beta2 < 1, "BETA2={} must be in [0, 1)", beta2);
+  PGOLF_CHECK(adam_eps > 0, "ADAM_EPS={} must be positive", adam_eps);
+  PGOLF_CHECK(grad_clip_norm >= 0, "GRAD_CLIP_NORM={} must be >= 0", grad_clip_norm);
+}
+
+void EvalConfig::validate() const {
+  PGOLF_CHECK(val_batch_size > 0, "VAL_BATCH_SIZE={} must be positive", val_batch_size);
+  PGOLF_CHECK(val_max_tokens >= 0, "VAL_MAX_TOKENS={} must be >= 0", val_max_tokens);
+}
+
+void QuantConfig::validate() const {
+  PGOLF_CHECK(format == "int8", "QUANT_FORMAT='{}' is not supported (known: int8)", format);
+  PGOLF_CHECK(compressor == "zlib" || compressor == "zstd" || compressor == "lzma" ||
+                  compressor == "auto",
+              "COMPRESSOR='{}' is not one of zlib, zstd, lzma, auto", compressor);
+  PGOLF_CHECK(level >= 0 && level <= 22, "COMPRESS_LEVEL={} must be in [0, 22]", level);
+}
+
+void RuntimeConfig::validate() const {
+  PGOLF_CHECK(device == "cpu" || device == "cuda" || device.rfind("cuda:", 0) == 0,
+              "PGOLF_DEVICE='{}' must be cpu, cuda or cuda:N", device);
+  PGOLF_CHECK(dtype == "fp32" || dtype == "bf16", "PGOLF_DTYPE='{}' must be fp32 or bf16", dtype);
+  PGOLF_CHECK(threads >= 0, "PGOLF_THREADS={} must be >= 0", threads);
+}
+
+void Config::validate() const {
+  model.validate();
+  data.validate();
+  train.validate();
+  eval.validate();
+  quant.validate();
+  runtime.validate();
+  PGOLF_CHECK(train.train_seq_len > 0 && eval.val_batch_size >= train.train_seq_len,
+              "VAL_BATCH_SIZE={} must hold at least one sequence of TRAIN_SEQ_LEN={}",
+              eval.val_batch_size, train.train_seq_len);
+}
+
+nlohmann::json to_json(const Config& config) {
+  Config copy = config;  // config_options binds mutable references
+  nlohmann::json json;
+  json["preset"] = config.preset;
+  for (const Option& opt : config_options(copy)) json[opt.group][opt.key] = opt.get();
+  return json;
+}
+
+Config config_from_json(const nlohmann::json& json) {
+  PGOLF_CHECK(json.is_object(), "config JSON must be an object");
+  Config config;
+  if (json.contains("preset")) config.preset = json.at("preset").get<std::string>();
+  for (const Option& opt : config_options(config)) {
+    if (json.contains(opt.group) && json.at(opt.group).contains(opt.key)) {
+      const auto& value = json.at(opt.group).at(opt.key);
+      opt.set(value.is_string() ? value.get<std::string>() : value.dump());
+    }
+  }
+  config.validate();
+  return config;
+}
+
+std::string describe(const Config& config) {
+  Config copy = config;
+  std::string out = fmt::format("config: preset={}\n", config.preset);
+  std::string group;
+  for (const Option& opt : config_options(copy)) {
+    if (opt.group != group) {
+      group = opt.group;
+      out += fmt::format("  [{}]\n", group);
+    }
+    out += fmt::format("    {:<28} {}\n", opt.env, opt.get());
+  }
+  return out;
+}
+
+}  // namespace pgolf

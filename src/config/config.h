@@ -1,0 +1,132 @@
+// The run configuration: one plain struct per concern, gathered in Config.
+//
+// Values come, in order of precedence (last wins):
+//   1. a named preset (config/presets.h),
+//   2. the challenge's environment variables (NUM_LAYERS, MODEL_DIM, ...),
+//   3. command-line flags (--num-layers, --model-dim, ...).
+// Steps 2 and 3 go through one table (config/options.h), so every field has
+// exactly one flag and one environment name. Config::validate() is called once,
+// after all overrides, and throws pgolf::Error for every impossible value.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace pgolf {
+
+// The GPT's shape (spec model-and-training §1-3; baseline defaults).
+struct ModelConfig {
+  int64_t vocab_size = 1024;
+  int64_t num_layers = 9;
+  int64_t model_dim = 512;
+  int64_t num_heads = 8;
+  int64_t num_kv_heads = 4;
+  int64_t mlp_mult = 2;
+  bool tie_embeddings = true;
+  double tied_embed_init_std = 0.005;
+  double logit_softcap = 30.0;
+  double rope_base = 10000.0;
+  double qk_gain_init = 1.5;
+
+  int64_t head_dim() const { return model_dim / num_heads; }
+  int64_t kv_dim() const { return num_kv_heads * head_dim(); }
+  int64_t mlp_hidden() const { return mlp_mult * model_dim; }
+  int64_t num_encoder_layers() const { return num_layers / 2; }
+  int64_t num_decoder_layers() const { return num_layers - num_encoder_layers(); }
+  void validate() const;
+};
+
+// Where the shards and the tokenizer are.
+struct DataConfig {
+  std::string data_path = "./data/datasets/fineweb10B_sp1024";
+  std::string tokenizer_path = "./data/tokenizers/fineweb_1024_bpe.model";
+  // Globs; empty means data_path + "/fineweb_{train,val}_*.bin".
+  std::string train_files;
+  std::string val_files;
+
+  std::string train_glob() const;
+  std::string val_glob() const;
+  void validate() const;
+};
+
+// The training recipe (spec §4; baseline defaults from train_gpt.py).
+struct TrainConfig {
+  int64_t seed = 1337;
+  int64_t iterations = 20000;
+  int64_t warmdown_iters = 1200;
+  int64_t warmup_steps = 20;  // compile warm-up: run, then restore the initial state
+  int64_t train_batch_tokens = 524288;
+  int64_t train_seq_len = 1024;
+  int64_t grad_accum_steps = 0;  // 0: 8 / world_size, as the reference
+  double max_wallclock_seconds = 600.0;
+  int64_t val_loss_every = 1000;
+  int64_t train_log_every = 200;
+
+  double embed_lr = 0.6;
+  double head_lr = 0.008;
+  double tied_embed_lr = 0.05;
+  double matrix_lr = 0.04;
+  double scalar_lr = 0.04;
+  double muon_momentum = 0.95;
+  int64_t muon_backend_steps = 5;
+  double muon_momentum_warmup_start = 0.85;
+  int64_t muon_momentum_warmup_steps = 500;
+  bool muon_ns_bf16 = true;  // Newton-Schulz in bf16, as the reference
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double adam_eps = 1e-8;
+  double grad_clip_norm = 0.0;
+
+  int64_t resolved_grad_accum(int64_t world_size) const;
+  void validate() const;
+};
+
+// Validation (spec quantize-eval-ttt §1).
+struct EvalConfig {
+  int64_t val_batch_size = 524288;
+  int64_t val_max_tokens = 0;  // 0: the whole validation split; >0: only its first N tokens
+  void validate() const;
+};
+
+// Export: quantization format and compressor (spec quantize-eval-ttt §3-4).
+struct QuantConfig {
+  std::string format = "int8";     // int8 (baseline per-row int8)
+  std::string compressor = "zlib";  // zlib | zstd | lzma | auto
+  int64_t level = 0;  // 0: the codec's default (zlib 9, zstd 22, lzma 9)
+  bool allow_oversize = false;      // exceeding 16,000,000 bytes is an error unless set
+  void validate() const;
+};
+
+// Where and how the process runs.
+struct RuntimeConfig {
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  std::string dtype = "fp32";  // compute dtype: fp32 | bf16 (bf16 = the reference's autocast)
+  int64_t threads = 0;         // 0: all cores
+  std::string run_dir = "runs";
+  std::string run_id;  // empty: a timestamp
+  bool quiet = false;
+  void validate() const;
+};
+
+struct Config {
+  std::string preset = "baseline";
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  EvalConfig eval;
+  QuantConfig quant;
+  RuntimeConfig runtime;
+
+  void validate() const;
+};
+
+// JSON with one object per concern, keyed by the environment-variable names
+// lower-cased (e.g. {"model": {"num_layers": 9, ...}, ...}).
+nlohmann::json to_json(const Config& config);
+Config config_from_json(const nlohmann::json& json);
+// Human-readable two-column listing, printed at start-up.
+std::string describe(const Config& config);
+
+}  // namespace pgolf

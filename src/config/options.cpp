@@ -1,0 +1,190 @@
+#include "config/options.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "config/presets.h"
+
+namespace pgolf {
+namespace {
+
+// Parsers for the three field types. Each accepts exactly what the reference's
+// int(), float() and bool(int()) accept, and names the option on failure.
+void parse_into(const std::string& env, const std::string& text, int64_t& out) {
+  size_t used = 0;
+  try {
+    out = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  PGOLF_CHECK(used == text.size() && !text.empty(), "{}: '{}' is not an integer", env, text);
+}
+
+void parse_into(const std::string& env, const std::string& text, double& out) {
+  size_t used = 0;
+  try {
+    out = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  PGOLF_CHECK(used == text.size() && !text.empty(), "{}: '{}' is not a number", env, text);
+}
+
+void parse_into(const std::string& env, const std::string& text, bool& out) {
+  if (text == "1" || text == "true") {
+    out = true;
+  } else if (text == "0" || text == "false") {
+    out = false;
+  } else {
+    fail("{}: '{}' is not a boolean (use 1/0)", env, text);
+  }
+}
+
+void parse_into(const std::string&, const std::string& text, std::string& out) { out = text; }
+
+std::string show(int64_t v) { return std::to_string(v); }
+std::string show(double v) { return fmt::format("{}", v); }
+std::string show(bool v) { return v ? "1" : "0"; }
+std::string show(const std::string& v) { return v; }
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  return s;
+}
+
+template <typename T>
+Option make_option(const std::string& group, const std::string& key, T& field, const std::string& help,
+            const std::string& env = "") {
+  Option opt;
+  opt.group = group;
+  opt.key = key;
+  opt.env = env.empty() ? upper(key) : env;
+  opt.help = help;
+  opt.set = [&field, name = opt.env](const std::string& text) { parse_into(name, text, field); };
+  opt.get = [&field] { return show(field); };
+  return opt;
+}
+
+}  // namespace
+
+std::string Option::flag() const {
+  std::string f = "--" + key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+std::vector<Option> config_options(Config& c) {
+  ModelConfig& m = c.model;
+  DataConfig& d = c.data;
+  TrainConfig& t = c.train;
+  EvalConfig& e = c.eval;
+  QuantConfig& q = c.quant;
+  RuntimeConfig& r = c.runtime;
+  return {
+      make_option("model", "vocab_size", m.vocab_size, "vocabulary size (must match the tokenizer)"),
+      make_option("model", "num_layers", m.num_layers, "transformer blocks"),
+      make_option("model", "model_dim", m.model_dim, "residual width"),
+      make_option("model", "num_heads", m.num_heads, "query heads"),
+      make_option("model", "num_kv_heads", m.num_kv_heads, "key/value heads (GQA)"),
+      make_option("model", "mlp_mult", m.mlp_mult, "MLP hidden width = mlp_mult * model_dim"),
+      make_option("model", "tie_embeddings", m.tie_embeddings, "tie the output head to tok_emb"),
+      make_option("model", "tied_embed_init_std", m.tied_embed_init_std, "init std of tok_emb"),
+      make_option("model", "logit_softcap", m.logit_softcap, "logits = c*tanh(z/c)"),
+      make_option("model", "rope_base", m.rope_base, "RoPE base"),
+      make_option("model", "qk_gain_init", m.qk_gain_init, "initial per-head q gain"),
+
+      make_option("data", "data_path", d.data_path, "folder with fineweb_{train,val}_*.bin"),
+      make_option("data", "tokenizer_path", d.tokenizer_path, "SentencePiece .model"),
+      make_option("data", "train_files", d.train_files, "train shard glob (default: DATA_PATH/fineweb_train_*.bin)"),
+      make_option("data", "val_files", d.val_files, "val shard glob (default: DATA_PATH/fineweb_val_*.bin)"),
+
+      make_option("train", "seed", t.seed, "random seed"),
+      make_option("train", "iterations", t.iterations, "optimizer steps"),
+      make_option("train", "warmdown_iters", t.warmdown_iters, "linear LR warmdown length (steps)"),
+      make_option("train", "warmup_steps", t.warmup_steps, "warm-up steps run and then reverted"),
+      make_option("train", "train_batch_tokens", t.train_batch_tokens, "tokens per optimizer step"),
+      make_option("train", "train_seq_len", t.train_seq_len, "sequence length"),
+      make_option("train", "grad_accum_steps", t.grad_accum_steps, "micro-steps per step (0: 8/WORLD_SIZE)"),
+      make_option("train", "max_wallclock_seconds", t.max_wallclock_seconds, "training time cap (0: none)"),
+      make_option("train", "val_loss_every", t.val_loss_every, "validate every N steps (0: only at the end)"),
+      make_option("train", "train_log_every", t.train_log_every, "log train loss every N steps"),
+      make_option("train", "embed_lr", t.embed_lr, "Adam LR of an untied tok_emb"),
+      make_option("train", "head_lr", t.head_lr, "Adam LR of an untied lm_head"),
+      make_option("train", "tied_embed_lr", t.tied_embed_lr, "Adam LR of the tied tok_emb"),
+      make_option("train", "matrix_lr", t.matrix_lr, "Muon LR of block matrices"),
+      make_option("train", "scalar_lr", t.scalar_lr, "Adam LR of vectors and control tensors"),
+      make_option("train", "muon_momentum", t.muon_momentum, "Muon momentum after warm-up"),
+      make_option("train", "muon_backend_steps", t.muon_backend_steps, "Newton-Schulz iterations"),
+      make_option("train", "muon_momentum_warmup_start", t.muon_momentum_warmup_start,
+           "Muon momentum at step 0"),
+      make_option("train", "muon_momentum_warmup_steps", t.muon_momentum_warmup_steps,
+           "steps of Muon momentum warm-up"),
+      make_option("train", "muon_ns_bf16", t.muon_ns_bf16, "run Newton-Schulz in bf16 (reference) or fp32"),
+      make_option("train", "beta1", t.beta1, "Adam beta1"),
+      make_option("train", "beta2", t.beta2, "Adam beta2"),
+      make_option("train", "adam_eps", t.adam_eps, "Adam epsilon"),
+      make_option("train", "grad_clip_norm", t.grad_clip_norm, "global gradient-norm clip (0: off)"),
+
+      make_option("eval", "val_batch_size", e.val_batch_size, "validation tokens per batch (all ranks)"),
+      make_option("eval", "val_max_tokens", e.val_max_tokens, "score only the first N val tokens (0: all)"),
+
+      make_option("quant", "quant_format", q.format, "export format: int8"),
+      make_option("quant", "compressor", q.compressor, "zlib | zstd | lzma | auto"),
+      make_option("quant", "compress_level", q.level, "compressor level (0: codec default)"),
+      make_option("quant", "allow_oversize", q.allow_oversize, "allow artifacts over 16,000,000 bytes"),
+
+      make_option("runtime", "device", r.device, "cpu | cuda | cuda:N", "PGOLF_DEVICE"),
+      make_option("runtime", "dtype", r.dtype, "compute dtype: fp32 | bf16", "PGOLF_DTYPE"),
+      make_option("runtime", "threads", r.threads, "CPU threads (0: all cores)", "PGOLF_THREADS"),
+      make_option("runtime", "run_dir", r.run_dir, "parent folder of run folders", "PGOLF_RUN_DIR"),
+      make_option("runtime", "run_id", r.run_id, "run folder name (default: timestamp)", "RUN_ID"),
+      make_option("runtime", "quiet", r.quiet, "periodic log lines only, no live progress", "PGOLF_QUIET"),
+  };
+}
+
+void apply_environment(Config& config) {
+  for (const Option& opt : config_options(config)) {
+    if (const char* value = std::getenv(opt.env.c_str())) opt.set(value);
+  }
+}
+
+ConfigFlags::ConfigFlags(CLI::App& app, std::string default_preset)
+    : app_(app), preset_(std::move(default_preset)) {
+  std::string names;
+  for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+  app.add_option("--preset", preset_, "configuration preset: " + names)->capture_default_str();
+  Config scratch;
+  const auto table = config_options(scratch);
+  raw_.resize(table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    keys_.push_back(table[i].key);
+    envs_.push_back(table[i].env);
+    flags_.push_back(table[i].flag());
+    app.add_option(table[i].flag(), raw_[i], table[i].help + " [env " + table[i].env + "]")
+        ->group("Config (" + table[i].group + ")");
+  }
+}
+
+Config ConfigFlags::resolve() const {
+  Config config = preset(preset_);
+  apply_environment(config);
+  const auto table = config_options(config);
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (app_.count(flags_[i]) > 0) table[i].set(raw_[i]);
+  }
+  config.validate();
+  return config;
+}
+
+bool ConfigFlags::explicitly_set(const std::string& key) const {
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i] == key) return app_.count(flags_[i]) > 0 || std::getenv(envs_[i].c_str()) != nullptr;
+  }
+  fail("internal: unknown config key '{}'", key);
+}
+
+}  // namespace pgolf

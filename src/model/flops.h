@@ -1,0 +1,20 @@
+// FLOPs the GPT needs per token, for MFU. Counts matrix products only
+// (elementwise work is small and not what the hardware peak measures):
+//   forward  = 2 * (matrix params of all blocks + V*D for the head)
+//            + 2 * D * (T + 1) per layer for causal attention (QK^T and AV over
+//              the (t+1) visible positions, averaged over t)
+//   training = 3 * forward (backward costs twice the forward)
+// The embedding lookup is free. This is the work the model needs, not what a
+// kernel happens to do (a kernel that also computes masked scores does more).
+#pragma once
+
+#include <cstdint>
+
+#include "config/config.h"
+
+namespace pgolf {
+
+double forward_flops_per_token(const ModelConfig& config, int64_t seq_len);
+double training_flops_per_token(const ModelConfig& config, int64_t seq_len);
+
+}  // namespace pgolf

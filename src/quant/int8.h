@@ -1,0 +1,78 @@
+// The baseline's int8 export ("int8_clean_per_row_v1", spec quantize-eval-ttt
+// §3.1-3.2), reproduced exactly: for each state-dict entry, in order,
+//   - non-float tensors pass through unchanged;
+//   - float tensors with numel <= 65,536 are "kept float": control tensors
+//     (names containing attn_scale, mlp_scale, resid_mix, q_gain, skip_weight,
+//     ... ) as fp32, other fp32/bf16 tensors as fp16;
+//   - other 2-D float tensors get per-row int8 with a 99.99984th-percentile
+//     clip and an fp16 stored scale (quantized with the fp32 scale: the
+//     reference's asymmetry, kept on purpose);
+//   - other float tensors get per-tensor int8 with one fp32 scale.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "io/state_dict.h"
+#include "model/param_groups.h"  // is_control_tensor: control tensors stay fp32
+
+namespace pgolf {
+
+inline constexpr std::string_view kInt8Format = "int8_clean_per_row_v1";
+inline constexpr int64_t kInt8KeepFloatMaxNumel = 65'536;
+inline constexpr double kInt8ClipQuantile = 99.99984 / 100.0;
+
+struct QuantizedEntry {
+  enum class Kind { kPassthrough, kKeptFloat, kInt8PerRow, kInt8PerTensor };
+
+  std::string name;
+  Kind kind = Kind::kPassthrough;
+  // The stored tensor: int8 codes for the int8 kinds, else the tensor as kept.
+  torch::Tensor q;
+  // Int8 kinds only: fp16 [rows] (per row) or fp32 0-D (per tensor).
+  torch::Tensor scale;
+  // The dtype dequantize() restores.
+  torch::ScalarType orig_dtype = torch::kFloat32;
+};
+
+std::string_view kind_name(QuantizedEntry::Kind kind);
+// "passthrough" | "kept_float" | "int8_per_row" | "int8_per_tensor", else std::nullopt.
+std::optional<QuantizedEntry::Kind> parse_kind_name(std::string_view name);
+
+struct QuantizedModel {
+  std::string format = std::string(kInt8Format);
+  std::vector<QuantizedEntry> entries;  // state-dict order
+};
+
+// The reference's quant_stats, recomputed from the quantized model.
+struct QuantStats {
+  int64_t param_count = 0;
+  int64_t num_tensors = 0;
+  int64_t num_float_tensors = 0;      // tensors that took an int8 path
+  int64_t num_nonfloat_tensors = 0;   // passthrough
+  int64_t baseline_tensor_bytes = 0;  // numel x original itemsize
+  int64_t int8_payload_bytes = 0;     // stored tensors + scales
+};
+
+// The reference's quantize_float_tensor, whatever the tensor's size: int8
+// codes plus an fp16 [rows] scale for 2-D input, or an fp32 0-D scale otherwise.
+std::pair<torch::Tensor, torch::Tensor> quantize_float_tensor_int8(const torch::Tensor& tensor);
+
+// Tensors are moved to CPU; the input is not modified.
+QuantizedModel quantize_int8(const StateDict& dict);
+// Same names and order as the quantized dict, original dtypes restored, CPU.
+StateDict dequantize(const QuantizedModel& model);
+QuantStats quant_stats(const QuantizedModel& model);
+
+// Per-tensor max |original - restored| (in fp64), in `original`'s order; the
+// names must match.
+std::vector<std::pair<std::string, double>> max_abs_errors(const StateDict& original,
+                                                           const StateDict& restored);
+
+}  // namespace pgolf

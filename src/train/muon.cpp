@@ -1,0 +1,54 @@
+#include "train/muon.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+
+namespace pgolf {
+
+torch::Tensor newton_schulz5(const torch::Tensor& G, int64_t steps, torch::ScalarType dtype,
+                             double eps) {
+  PGOLF_CHECK(G.dim() == 2, "newton_schulz5 expects a matrix, got {} dims", G.dim());
+  constexpr double a = 3.4445, b = -4.7750, c = 2.0315;
+  auto X = G.to(dtype);
+  // Same op order as the reference: normalise in the working dtype, then
+  // transpose tall matrices so X X^T is the small Gram matrix.
+  X = X / (X.norm() + eps);
+  const bool transposed = G.size(0) > G.size(1);
+  if (transposed) X = X.t();
+  for (int64_t i = 0; i < steps; ++i) {
+    auto A = X.mm(X.t());
+    auto B = b * A + (c * A).mm(A);
+    X = a * X + B.mm(X);
+  }
+  return transposed ? X.t() : X;
+}
+
+Muon::Muon(std::vector<torch::Tensor> params, MuonOptions options)
+    : params_(std::move(params)), buffers_(params_.size()), options_(options) {
+  for (const auto& p : params_) {
+    PGOLF_CHECK(p.dim() == 2, "Muon only optimises matrices, got a {}-dim parameter", p.dim());
+  }
+}
+
+void Muon::reset_state() { buffers_.assign(params_.size(), torch::Tensor()); }
+
+void Muon::step(double lr, double momentum) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    if (!p.grad().defined()) continue;
+    auto g = p.grad();
+    auto& buf = buffers_[i];
+    if (!buf.defined()) buf = torch::zeros_like(g);
+    buf.mul_(momentum).add_(g);
+    if (options_.nesterov) g = g.add(buf, momentum);
+    auto update = newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
+    const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(0)) / p.size(1)));
+    update = (update * scale).to(torch::kBFloat16);
+    p.add_(update.to(p.scalar_type()), -lr);
+  }
+}
+
+}  // namespace pgolf

@@ -1,0 +1,47 @@
+// Muon: momentum + Nesterov, then the update is orthogonalised by a quintic
+// Newton-Schulz iteration (spec model-and-training §4.4; the reference's Muon).
+//
+// Per matrix W with gradient G, momentum mu, learning rate lr:
+//   B <- mu*B + G;  U <- G + mu*B;  O <- NS5(U) * sqrt(max(1, rows/cols))
+//   W <- W - lr * bf16(O)
+// The update passes through a bf16 buffer, as in the reference (its flat
+// all-reduce buffer), whether Newton-Schulz itself runs in bf16 or fp32.
+#pragma once
+
+#include <torch/types.h>
+
+#include <vector>
+
+namespace pgolf {
+
+// zeropower_via_newtonschulz5: X = G/(|G|_F + eps) in `dtype`, transposed when
+// rows > cols, then `steps` iterations of X <- aX + (bA + cA^2)X with A = XX^T,
+// (a, b, c) = (3.4445, -4.7750, 2.0315).
+torch::Tensor newton_schulz5(const torch::Tensor& G, int64_t steps,
+                             torch::ScalarType dtype = torch::kBFloat16, double eps = 1e-7);
+
+struct MuonOptions {
+  int64_t backend_steps = 5;
+  bool nesterov = true;
+  torch::ScalarType ns_dtype = torch::kBFloat16;
+};
+
+class Muon {
+ public:
+  Muon(std::vector<torch::Tensor> params, MuonOptions options);
+
+  // One update of every parameter that has a gradient.
+  void step(double lr, double momentum);
+
+  const std::vector<torch::Tensor>& params() const { return params_; }
+  // Momentum buffers, one per parameter (undefined until its first step).
+  std::vector<torch::Tensor>& momentum_buffers() { return buffers_; }
+  void reset_state();
+
+ private:
+  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> buffers_;
+  MuonOptions options_;
+};
+
+}  // namespace pgolf

@@ -1,0 +1,72 @@
+#include "train/optimizers.h"
+
+#include "common/error.h"
+#include "model/param_groups.h"
+
+namespace pgolf {
+
+Optimizers::AdamGroup Optimizers::make_adam(std::vector<torch::Tensor> params, double lr) const {
+  auto options = torch::optim::AdamOptions(lr)
+                     .betas({config_.beta1, config_.beta2})
+                     .eps(config_.adam_eps)
+                     .weight_decay(0.0);
+  return AdamGroup{std::make_unique<torch::optim::Adam>(std::move(params), options), lr};
+}
+
+Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) {
+  std::vector<torch::Tensor> tok, head, matrix, scalar;
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    all_params_.push_back(item.value());
+    switch (param_group(item.key(), item.value())) {
+      case ParamGroup::kTokenEmbedding: tok.push_back(item.value()); break;
+      case ParamGroup::kHead: head.push_back(item.value()); break;
+      case ParamGroup::kMatrix: matrix.push_back(item.value()); break;
+      case ParamGroup::kScalar: scalar.push_back(item.value()); break;
+    }
+  }
+  PGOLF_CHECK(tok.size() == 1, "model has no tok_emb.weight");
+  const double token_lr = model->config().tie_embeddings ? config.tied_embed_lr : config.embed_lr;
+  adam_.push_back(make_adam(tok, token_lr));
+  if (!head.empty()) adam_.push_back(make_adam(head, config.head_lr));
+  adam_.push_back(make_adam(scalar, config.scalar_lr));
+  MuonOptions muon_options;
+  muon_options.backend_steps = config.muon_backend_steps;
+  muon_options.ns_dtype = config.muon_ns_bf16 ? torch::kBFloat16 : torch::kFloat;
+  muon_ = std::make_unique<Muon>(matrix, muon_options);
+  muon_base_lr_ = muon_lr_ = config.matrix_lr;
+  muon_momentum_ = config.muon_momentum;
+}
+
+void Optimizers::set_lr_scale(double scale) {
+  for (auto& group : adam_) {
+    for (auto& param_group : group.optimizer->param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(param_group.options()).lr(group.base_lr * scale);
+    }
+  }
+  muon_lr_ = muon_base_lr_ * scale;
+}
+
+void Optimizers::step() {
+  for (auto& group : adam_) group.optimizer->step();
+  muon_->step(muon_lr_, muon_momentum_);
+}
+
+void Optimizers::zero_grad() {
+  for (auto& p : all_params_) p.mutable_grad() = torch::Tensor();
+}
+
+void Optimizers::reset_state() {
+  for (auto& group : adam_) {
+    auto params = group.optimizer->param_groups().front().params();
+    group = make_adam(params, group.base_lr);
+  }
+  muon_->reset_state();
+}
+
+std::vector<torch::optim::Adam*> Optimizers::adams() {
+  std::vector<torch::optim::Adam*> out;
+  for (auto& group : adam_) out.push_back(group.optimizer.get());
+  return out;
+}
+
+}  // namespace pgolf

@@ -1,0 +1,309 @@
+#include "train/trainer.h"
+
+#include <fmt/format.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "artifact/artifact.h"
+#include "common/device.h"
+#include "common/code_size.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "common/progress.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+#include "io/safetensors.h"
+#include "model/weights.h"
+#include "quant/int8.h"
+#include "train/schedule.h"
+
+namespace pgolf {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+nlohmann::json val_json(const ValResult& r) {
+  return {{"val_loss", r.val_loss},       {"val_bpb", r.val_bpb},
+          {"tokens", r.token_count},      {"bytes", r.byte_count},
+          {"eval_time_ms", 1000.0 * r.seconds}};
+}
+
+// Everything the loop needs, built once.
+struct Setup {
+  torch::Device device = torch::kCPU;
+  ByteLuts luts;
+  torch::Tensor val_tokens;
+  GPT model{nullptr};
+  int64_t world_size = 1, rank = 0, accum = 1;
+};
+
+}  // namespace
+
+int64_t write_quantized_artifact(const std::filesystem::path& path, const QuantizedModel& model,
+                                 const Config& config) {
+  const auto config_json = to_json(config);
+  if (config.quant.compressor == "auto") {
+    const std::string bytes = encode_artifact_smallest(model, config_json);
+    write_file_atomic(path, bytes);
+    return static_cast<int64_t>(bytes.size());
+  }
+  const Codec codec = parse_codec(config.quant.compressor);
+  const int level = config.quant.level > 0 ? static_cast<int>(config.quant.level) : default_level(codec);
+  return write_artifact(path, model, config_json, codec, level);
+}
+
+std::filesystem::path prepare_run_dir(const Config& config) {
+  std::string run_id = config.runtime.run_id;
+  if (run_id.empty()) {
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char stamp[32];
+    std::strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", &local);
+    run_id = std::string(stamp) + "_" + config.preset;
+  }
+  const auto dir = std::filesystem::path(config.runtime.run_dir) / run_id;
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& next_batch,
+                         const TrainConfig& config, int64_t accum, torch::Device device,
+                         double lr_scale, double muon_momentum) {
+  optimizers.zero_grad();
+  auto train_loss = torch::zeros({}, torch::TensorOptions().device(device));
+  for (int64_t micro = 0; micro < accum; ++micro) {
+    const TokenBatch batch = next_batch();
+    auto loss = model->loss(batch.inputs.to(device), batch.targets.to(device));
+    train_loss += loss.detach();
+    (loss / static_cast<double>(accum)).backward();
+  }
+  train_loss /= static_cast<double>(accum);
+  optimizers.set_muon_momentum(muon_momentum);
+  optimizers.set_lr_scale(lr_scale);
+  if (config.grad_clip_norm > 0) {
+    torch::nn::utils::clip_grad_norm_(model->parameters(), config.grad_clip_norm);
+  }
+  optimizers.step();
+  optimizers.zero_grad();
+  return train_loss;
+}
+
+TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
+  const TrainConfig& tc = config.train;
+  RunLog log(run_dir / "train.log", /*master=*/true);
+  MetricsLog metrics(run_dir / "metrics.jsonl", /*master=*/true);
+  write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
+  log.file_only(describe(config));
+
+  Setup s;
+  s.device = resolve_device(config.runtime.device);
+  configure_threads(config.runtime.threads);
+  s.accum = tc.resolved_grad_accum(s.world_size);
+  torch::manual_seed(static_cast<uint64_t>(tc.seed));
+
+  const Tokenizer tokenizer = Tokenizer::load(config.data.tokenizer_path);
+  check_vocab(tokenizer, config.model.vocab_size);
+  s.val_tokens = validation_stream(config);
+  s.luts = build_byte_luts(tokenizer, config.model.vocab_size).to(s.device);
+  const auto train_files = shard_files(config.data.train_glob(), "training shards");
+  log.print(fmt::format("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={}",
+                        config.data.tokenizer_path));
+  log.print(fmt::format("train_loader:dataset:{} train_shards:{}",
+                        std::filesystem::path(config.data.data_path).filename().string(),
+                        train_files.size()));
+  log.print(fmt::format("val_loader:shards pattern={} tokens:{}", config.data.val_glob(),
+                        s.val_tokens.numel() - 1));
+
+  // Built on the CPU from the seeded generator (same draws on every device),
+  // then moved.
+  s.model = GPT(config.model);
+  s.model->to(s.device);
+  s.model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
+  Optimizers optimizers(s.model, tc);
+  log.print(fmt::format("model_params:{}", parameter_count(s.model)));
+  log.print(fmt::format("world_size:{} grad_accum_steps:{}", s.world_size, s.accum));
+  log.print(fmt::format("device:{} compute_dtype:{} threads:{}", s.device.str(),
+                        config.runtime.dtype, at::get_num_threads()));
+  log.print(fmt::format("attention_mode:gqa num_heads:{} num_kv_heads:{}", config.model.num_heads,
+                        config.model.num_kv_heads));
+  const double token_lr = config.model.tie_embeddings ? tc.tied_embed_lr : tc.embed_lr;
+  log.print(fmt::format("tie_embeddings:{} embed_lr:{} head_lr:{} matrix_lr:{} scalar_lr:{}",
+                        config.model.tie_embeddings ? "True" : "False", token_lr,
+                        config.model.tie_embeddings ? 0.0 : tc.head_lr, tc.matrix_lr,
+                        tc.scalar_lr));
+  log.print(fmt::format(
+      "train_batch_tokens:{} train_seq_len:{} iterations:{} warmup_steps:{} "
+      "max_wallclock_seconds:{:.3f}",
+      tc.train_batch_tokens, tc.train_seq_len, tc.iterations, tc.warmup_steps,
+      tc.max_wallclock_seconds));
+  log.print(fmt::format("seed:{}", tc.seed));
+
+  auto loader = std::make_unique<DistributedTokenLoader>(
+      config.data.train_glob(), config.model.vocab_size, s.rank, s.world_size);
+  const int64_t val_seqs = val_batch_seqs(config.eval.val_batch_size, s.world_size, s.accum,
+                                          tc.train_seq_len);
+  auto next_batch = [&] {
+    return loader->next_batch(tc.train_batch_tokens, tc.train_seq_len, s.accum);
+  };
+  auto validate = [&]() {
+    ValOptions options;
+    options.seq_len = tc.train_seq_len;
+    options.batch_seqs = val_seqs;
+    options.rank = s.rank;
+    options.world_size = s.world_size;
+    return evaluate_val(s.model, s.val_tokens, s.luts, options);
+  };
+
+  // Warm-up: the reference runs these steps to compile, then restores the
+  // initial weights and optimizer state and restarts the data stream.
+  if (tc.warmup_steps > 0) {
+    StateDict initial;
+    for (auto& [name, t] : state_dict(s.model)) initial.emplace_back(name, t.clone());
+    for (int64_t i = 0; i < tc.warmup_steps; ++i) {
+      // As in the reference, warm-up runs at the base LRs and the optimizer's
+      // constructed momentum; none of it survives the restore below.
+      train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, 1.0, tc.muon_momentum);
+      if (tc.warmup_steps <= 20 || (i + 1) % 10 == 0 || i + 1 == tc.warmup_steps) {
+        log.print(fmt::format("warmup_step:{}/{}", i + 1, tc.warmup_steps));
+      }
+    }
+    load_state_dict(s.model, initial);
+    optimizers.reset_state();
+    loader = std::make_unique<DistributedTokenLoader>(config.data.train_glob(),
+                                                      config.model.vocab_size, s.rank,
+                                                      s.world_size);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Main loop: the reference's control flow, step by step.
+  TrainSummary summary;
+  summary.run_dir = run_dir;
+  double training_time_ms = 0;
+  std::optional<int64_t> stop_after_step;
+  const double max_wallclock_ms = 1000.0 * tc.max_wallclock_seconds;
+  Progress progress("train", tc.iterations, "steps", config.runtime.quiet);
+  synchronize(s.device);
+  auto t0 = Clock::now();
+  int64_t step = 0;
+  while (true) {
+    const bool last_step = step == tc.iterations || (stop_after_step && step >= *stop_after_step);
+    const bool should_validate = last_step || (tc.val_loss_every > 0 && step % tc.val_loss_every == 0);
+    if (should_validate) {
+      synchronize(s.device);
+      training_time_ms += ms_since(t0);
+      summary.pre_export = validate();
+      log.print(fmt::format("step:{}/{} val_loss:{:.4f} val_bpb:{:.4f} train_time:{:.0f}ms "
+                            "step_avg:{:.2f}ms",
+                            step, tc.iterations, summary.pre_export.val_loss,
+                            summary.pre_export.val_bpb, training_time_ms,
+                            training_time_ms / std::max<int64_t>(step, 1)));
+      auto record = val_json(summary.pre_export);
+      record["event"] = "val";
+      record["step"] = step;
+      record["train_time_ms"] = training_time_ms;
+      metrics.write(record);
+      synchronize(s.device);
+      t0 = Clock::now();
+    }
+    if (last_step) {
+      if (stop_after_step && step < tc.iterations) {
+        log.print(fmt::format("stopping_early: wallclock_cap train_time:{:.0f}ms step:{}/{}",
+                              training_time_ms, step, tc.iterations));
+      }
+      break;
+    }
+
+    const double elapsed_ms = training_time_ms + ms_since(t0);
+    const double scale = lr_multiplier(tc, step, elapsed_ms);
+    const double momentum = muon_momentum_at(tc, step);
+    auto train_loss =
+        train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, scale, momentum);
+    ++step;
+
+    const double approx_ms = training_time_ms + ms_since(t0);
+    const bool log_train = tc.train_log_every > 0 &&
+                           (step <= 10 || step % tc.train_log_every == 0 || stop_after_step);
+    if (log_train) {
+      summary.final_train_loss = train_loss.item<double>();
+      log.print(fmt::format("step:{}/{} train_loss:{:.4f} train_time:{:.0f}ms step_avg:{:.2f}ms",
+                            step, tc.iterations, summary.final_train_loss, approx_ms,
+                            approx_ms / step));
+      metrics.write({{"event", "train"},
+                     {"step", step},
+                     {"train_loss", summary.final_train_loss},
+                     {"train_time_ms", approx_ms},
+                     {"lr_scale", scale},
+                     {"muon_momentum", momentum},
+                     {"tokens", step * tc.train_batch_tokens}});
+    }
+    progress.update(step, log_train ? fmt::format("loss {:.4f}", summary.final_train_loss) : "");
+    if (!stop_after_step && max_wallclock_ms > 0 && approx_ms >= max_wallclock_ms) {
+      stop_after_step = step;
+    }
+  }
+  progress.finish();
+  summary.steps = step;
+  summary.train_time_ms = training_time_ms;
+
+  // ---------------------------------------------------------------------------
+  // Export: fp32 weights, then the int8 artifact, then evaluate what the
+  // artifact holds (the number the challenge scores).
+  const StateDict weights = state_dict(s.model);
+  write_safetensors(run_dir / "final_model.safetensors", weights,
+                    {{"format", "pt"}, {"pgolf_config", to_json(config).dump()}});
+  log.print(fmt::format("Serialized model: {} bytes",
+                        std::filesystem::file_size(run_dir / "final_model.safetensors")));
+
+  const auto artifact_path = run_dir / "final_model.int8.pgolf";
+  const QuantizedModel quantized = quantize_int8(weights);
+  const QuantStats stats = quant_stats(quantized);
+  const int64_t artifact_bytes = write_quantized_artifact(artifact_path, quantized, config);
+  const LoadedArtifact loaded = read_artifact(artifact_path);
+  const std::string codec(codec_name(loaded.info.codec));
+  summary.artifact_bytes = artifact_bytes;
+  const SizeReport size = size_report(artifact_bytes);
+  log.print(fmt::format(
+      "Serialized model int8+{}: {} bytes (payload:{} raw:{} payload_ratio:{:.2f}x)", codec,
+      artifact_bytes, stats.int8_payload_bytes, loaded.info.uncompressed_bytes,
+      static_cast<double>(stats.baseline_tensor_bytes) /
+          std::max<int64_t>(stats.int8_payload_bytes, 1)));
+  log.print(fmt::format("Code size: {} bytes ({} files)", size.code_bytes, code_size().files));
+  log.print(fmt::format("Total submission size int8+{}: {}", codec, size.describe()));
+  PGOLF_CHECK(size.fits() || config.quant.allow_oversize,
+              "artifact + code = {} bytes exceeds the 16,000,000-byte cap (set ALLOW_OVERSIZE=1 "
+              "to keep it anyway)",
+              size.total_bytes);
+
+  load_state_dict(s.model, dequantize(loaded.model));
+  summary.roundtrip = validate();
+  log.print(fmt::format("final_int8_zlib_roundtrip val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms",
+                        summary.roundtrip.val_loss, summary.roundtrip.val_bpb,
+                        1000.0 * summary.roundtrip.seconds));
+  log.print(fmt::format("final_int8_zlib_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
+                        summary.roundtrip.val_loss, summary.roundtrip.val_bpb));
+
+  nlohmann::json results = {{"preset", config.preset},
+                            {"steps", summary.steps},
+                            {"train_time_ms", summary.train_time_ms},
+                            {"final_train_loss", summary.final_train_loss},
+                            {"pre_export", val_json(summary.pre_export)},
+                            {"roundtrip", val_json(summary.roundtrip)},
+                            {"artifact", artifact_path.filename().string()},
+                            {"artifact_bytes", size.model_bytes},
+                            {"code_bytes", size.code_bytes},
+                            {"total_bytes", size.total_bytes},
+                            {"fits_cap", size.fits()}};
+  write_file_atomic(run_dir / "results.json", results.dump(2) + "\n");
+  metrics.write({{"event", "final"}, {"results", results}});
+  return summary;
+}
+
+}  // namespace pgolf

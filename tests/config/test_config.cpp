@@ -1,0 +1,122 @@
+// Presets, the environment/flag table, validation messages and JSON round trip.
+#include <CLI/CLI.hpp>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "config/options.h"
+#include "config/presets.h"
+#include "tests/test_util.h"
+
+namespace pgolf {
+namespace {
+
+// Sets an environment variable for the lifetime of the object.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+Config parse(std::vector<std::string> argv, const std::string& default_preset = "baseline") {
+  CLI::App app;
+  ConfigFlags flags(app, default_preset);
+  std::reverse(argv.begin(), argv.end());  // CLI11 takes a reversed vector
+  app.parse(argv);
+  return flags.resolve();
+}
+
+TEST(Config, BaselinePresetIsTheReferenceDefaults) {
+  const Config c = preset("baseline");
+  EXPECT_EQ(c.model.num_layers, 9);
+  EXPECT_EQ(c.model.model_dim, 512);
+  EXPECT_EQ(c.model.num_heads, 8);
+  EXPECT_EQ(c.model.num_kv_heads, 4);
+  EXPECT_EQ(c.model.mlp_mult, 2);
+  EXPECT_EQ(c.train.train_batch_tokens, 524288);
+  EXPECT_EQ(c.train.train_seq_len, 1024);
+  EXPECT_EQ(c.train.iterations, 20000);
+  EXPECT_EQ(c.train.warmdown_iters, 1200);
+  EXPECT_DOUBLE_EQ(c.train.matrix_lr, 0.04);
+  EXPECT_DOUBLE_EQ(c.train.tied_embed_lr, 0.05);
+  EXPECT_DOUBLE_EQ(c.train.muon_momentum, 0.95);
+  EXPECT_DOUBLE_EQ(c.train.max_wallclock_seconds, 600.0);
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_NO_THROW(preset("cpu").validate());
+}
+
+TEST(Config, UnknownPresetListsKnownOnes) {
+  EXPECT_PGOLF_ERROR(preset("nope"), "unknown preset 'nope' (known: baseline, cpu");
+}
+
+TEST(Config, EnvironmentVariablesMapOntoFields) {
+  ScopedEnv layers("NUM_LAYERS", "3");
+  ScopedEnv lr("MATRIX_LR", "0.02");
+  ScopedEnv tie("TIE_EMBEDDINGS", "0");
+  const Config c = parse({});
+  EXPECT_EQ(c.model.num_layers, 3);
+  EXPECT_DOUBLE_EQ(c.train.matrix_lr, 0.02);
+  EXPECT_FALSE(c.model.tie_embeddings);
+}
+
+TEST(Config, FlagsOverrideEnvironmentAndPreset) {
+  ScopedEnv layers("NUM_LAYERS", "3");
+  const Config c = parse({"--preset", "cpu", "--num-layers", "5", "--model-dim", "128"});
+  EXPECT_EQ(c.preset, "cpu");
+  EXPECT_EQ(c.model.num_layers, 5);
+  EXPECT_EQ(c.model.model_dim, 128);
+  EXPECT_EQ(c.train.train_seq_len, preset("cpu").train.train_seq_len);
+}
+
+TEST(Config, ImpossibleValuesAreRejectedWithTheirName) {
+  EXPECT_PGOLF_ERROR(parse({"--model-dim", "500"}), "MODEL_DIM=500 must be divisible by NUM_HEADS=8");
+  EXPECT_PGOLF_ERROR(parse({"--num-kv-heads", "3"}), "NUM_HEADS=8 must be divisible by NUM_KV_HEADS=3");
+  EXPECT_PGOLF_ERROR(parse({"--num-layers", "abc"}), "NUM_LAYERS: 'abc' is not an integer");
+  EXPECT_PGOLF_ERROR(parse({"--matrix-lr", "1e"}), "MATRIX_LR: '1e' is not a number");
+  EXPECT_PGOLF_ERROR(parse({"--tie-embeddings", "yes"}), "TIE_EMBEDDINGS: 'yes' is not a boolean");
+  EXPECT_PGOLF_ERROR(parse({"--logit-softcap", "0"}), "LOGIT_SOFTCAP=0 must be positive");
+  EXPECT_PGOLF_ERROR(parse({"--train-batch-tokens", "1000"}), "must be a positive multiple of");
+  EXPECT_PGOLF_ERROR(parse({"--compressor", "gzip"}), "COMPRESSOR='gzip'");
+  EXPECT_PGOLF_ERROR(parse({"--vocab-size", "70000"}), "VOCAB_SIZE=70000");
+  EXPECT_PGOLF_ERROR(parse({"--dtype", "fp16"}), "PGOLF_DTYPE='fp16'");
+  EXPECT_PGOLF_ERROR(parse({"--muon-momentum", "1.0"}), "MUON_MOMENTUM=1");
+  ScopedEnv bad("ITERATIONS", "-5");
+  EXPECT_PGOLF_ERROR(parse({}), "ITERATIONS=-5 must be >= 0");
+}
+
+TEST(Config, ExplicitlySetKnowsFlagsAndEnvironment) {
+  CLI::App app;
+  ConfigFlags flags(app, "baseline");
+  std::vector<std::string> argv = {"128", "--model-dim"};
+  app.parse(argv);
+  ScopedEnv seq("TRAIN_SEQ_LEN", "64");
+  EXPECT_TRUE(flags.explicitly_set("model_dim"));
+  EXPECT_TRUE(flags.explicitly_set("train_seq_len"));
+  EXPECT_FALSE(flags.explicitly_set("num_layers"));
+}
+
+TEST(Config, JsonRoundTripPreservesEveryField) {
+  Config c = preset("cpu");
+  c.model.qk_gain_init = 2.25;
+  c.train.seed = 42;
+  c.data.val_files = "x/val_*.bin";
+  const Config back = config_from_json(to_json(c));
+  EXPECT_EQ(to_json(back), to_json(c));
+  EXPECT_EQ(back.preset, "cpu");
+  EXPECT_DOUBLE_EQ(back.model.qk_gain_init, 2.25);
+  EXPECT_EQ(back.train.seed, 42);
+}
+
+TEST(Config, DescribeListsEveryEnvironmentName) {
+  const std::string text = describe(preset("baseline"));
+  for (const char* name : {"NUM_LAYERS", "MODEL_DIM", "MATRIX_LR", "TRAIN_SEQ_LEN", "DATA_PATH"}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace pgolf

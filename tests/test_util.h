@@ -1,0 +1,49 @@
+// Helpers shared by the tests: where ../shared lives, scratch folders, and a
+// skip for tests that need the shared fixtures.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/error.h"
+
+namespace pgolf::testing {
+
+// ../shared beside the checkout (or $PGOLF_SHARED); empty path if absent.
+std::filesystem::path shared_dir();
+
+// A fresh, empty folder under the system temp dir, removed when destroyed.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Expects `statement` to throw pgolf::Error whose message contains `needle`.
+#define EXPECT_PGOLF_ERROR(statement, needle)                                       \
+  do {                                                                               \
+    try {                                                                            \
+      statement;                                                                     \
+      ADD_FAILURE() << "expected pgolf::Error containing '" << (needle) << "'";      \
+    } catch (const ::pgolf::Error& e) {                                              \
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)              \
+          << "message was: " << e.what();                                            \
+    }                                                                                \
+  } while (false)
+
+}  // namespace pgolf::testing
+
+// Skips the current test when ../shared is not available.
+#define PGOLF_REQUIRE_SHARED()                                              \
+  do {                                                                      \
+    if (::pgolf::testing::shared_dir().empty()) GTEST_SKIP() << "../shared not found"; \
+  } while (false)
