@@ -19,7 +19,9 @@ if ! compgen -G "$DATA_PATH/fineweb_train_*.bin" >/dev/null || [[ ! -f $TOKENIZE
   TOKENIZER_PATH=./data/tokenizers/pydocs_1024_bpe.model
   if ! compgen -G "$DATA_PATH/fineweb_train_*.bin" >/dev/null || [[ ! -f $TOKENIZER_PATH ]]; then
     echo "[main] FineWeb shards not found: building the offline default corpus"
-    ./build/pgolf data --default-corpus --out ./data --name pydocs
+    # SentencePiece skips "sentences" over 4192 bytes; documentation pages are long,
+    # so raise the limit to let the tokenizer see every training document.
+    ./build/pgolf data --default-corpus --out ./data --name pydocs --max-sentence-length 1000000
   fi
 fi
 echo "[main] data: $DATA_PATH  tokenizer: $TOKENIZER_PATH"

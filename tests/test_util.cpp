@@ -18,6 +18,10 @@ std::filesystem::path shared_dir() {
   return {};
 }
 
+std::filesystem::path official_tokenizer() {
+  return shared_dir() / "data" / "tokenizers" / "fineweb_1024_bpe.model";
+}
+
 ScratchDir::ScratchDir() {
   static std::atomic<int> counter{0};
   path_ = std::filesystem::temp_directory_path() /

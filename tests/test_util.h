@@ -14,6 +14,9 @@ namespace pgolf::testing {
 // ../shared beside the checkout (or $PGOLF_SHARED); empty path if absent.
 std::filesystem::path shared_dir();
 
+// The challenge's sp1024 tokenizer in ../shared/data (valid only if shared_dir() is not empty).
+std::filesystem::path official_tokenizer();
+
 // A fresh, empty folder under the system temp dir, removed when destroyed.
 class ScratchDir {
  public:
@@ -29,21 +32,21 @@ class ScratchDir {
 };
 
 // Expects `statement` to throw pgolf::Error whose message contains `needle`.
-#define EXPECT_PGOLF_ERROR(statement, needle)                                       \
-  do {                                                                               \
-    try {                                                                            \
-      statement;                                                                     \
-      ADD_FAILURE() << "expected pgolf::Error containing '" << (needle) << "'";      \
-    } catch (const ::pgolf::Error& e) {                                              \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)              \
-          << "message was: " << e.what();                                            \
-    }                                                                                \
+#define EXPECT_PGOLF_ERROR(statement, needle)                                   \
+  do {                                                                          \
+    try {                                                                       \
+      statement;                                                                \
+      ADD_FAILURE() << "expected pgolf::Error containing '" << (needle) << "'"; \
+    } catch (const ::pgolf::Error& e) {                                         \
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)          \
+          << "message was: " << e.what();                                       \
+    }                                                                           \
   } while (false)
 
 }  // namespace pgolf::testing
 
 // Skips the current test when ../shared is not available.
-#define PGOLF_REQUIRE_SHARED()                                              \
-  do {                                                                      \
+#define PGOLF_REQUIRE_SHARED()                                                         \
+  do {                                                                                 \
     if (::pgolf::testing::shared_dir().empty()) GTEST_SKIP() << "../shared not found"; \
   } while (false)

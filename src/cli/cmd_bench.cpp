@@ -3,9 +3,9 @@
 //
 // A step is the real training step (forward, backward, Muon + Adam) on
 // synthetic tokens; the median of the timed steps is reported.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -45,7 +45,8 @@ double median(std::vector<double> v) {
 // Best-of-several n x n matmul rate, GFLOP/s.
 double gemm_peak_gflops(int64_t n, torch::ScalarType dtype, torch::Device device) {
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts), c = torch::empty({n, n}, opts);
+  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts),
+       c = torch::empty({n, n}, opts);
   torch::mm_out(c, a, b);  // warm-up
   synchronize(device);
   double best = 0;
@@ -76,8 +77,10 @@ struct PresetBench {
 
 PresetBench bench_preset(Config config, const BenchArgs& args, torch::Device device, double peak) {
   const int64_t T = config.train.train_seq_len;
-  PGOLF_CHECK(args.batch_tokens % T == 0, "--batch-tokens={} must be a multiple of the preset's "
-              "TRAIN_SEQ_LEN={}", args.batch_tokens, T);
+  PGOLF_CHECK(args.batch_tokens % T == 0,
+              "--batch-tokens={} must be a multiple of the preset's "
+              "TRAIN_SEQ_LEN={}",
+              args.batch_tokens, T);
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
   GPT model(config.model);
   model->to(device);
@@ -113,7 +116,8 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--steps", args->steps, "timed steps per preset")->capture_default_str();
   sub->add_option("--warmup", args->warmup, "untimed steps first")->capture_default_str();
   sub->add_option("--batch-tokens", args->batch_tokens, "tokens per step")->capture_default_str();
-  sub->add_option("--gemm-size", args->gemm_size, "matmul size for the peak")->capture_default_str();
+  sub->add_option("--gemm-size", args->gemm_size, "matmul size for the peak")
+      ->capture_default_str();
   return {sub, [args, flags] {
             // Runtime settings (device, dtype, threads) come from the flags;
             // the model and recipe from each preset.
@@ -122,8 +126,8 @@ Command add_bench_command(CLI::App& app) {
             configure_threads(base.runtime.threads);
             const auto dtype = parse_compute_dtype(base.runtime.dtype);
             const double peak = gemm_peak_gflops(args->gemm_size, dtype, device);
-            fmt::print("device:{} threads:{} compute_dtype:{}\n", device.str(), at::get_num_threads(),
-                       base.runtime.dtype);
+            fmt::print("device:{} threads:{} compute_dtype:{}\n", device.str(),
+                       at::get_num_threads(), base.runtime.dtype);
             fmt::print("gemm_peak {}x{} {}: {:.1f} GFLOP/s\n", args->gemm_size, args->gemm_size,
                        base.runtime.dtype, peak);
             fmt::print("{:<10} {:>12} {:>8} {:>10} {:>12} {:>12} {:>8}\n", "preset", "params",

@@ -1,9 +1,9 @@
 // pgolf eval: val_loss and val_bpb of an artifact, or of a safetensors
 // state_dict under the reference's names (so a model trained in PyTorch can be
 // scored by pgolf), printing the reference's `..._exact` lines.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -48,19 +48,23 @@ void write_token_losses(const std::string& path, const torch::Tensor& stream,
 void adopt_stored_config(Config& config, const nlohmann::json& stored, const ConfigFlags& flags) {
   const Config from_file = config_from_json(stored);
   config.model = from_file.model;
-  if (!flags.explicitly_set("train_seq_len")) config.train.train_seq_len = from_file.train.train_seq_len;
+  if (!flags.explicitly_set("train_seq_len"))
+    config.train.train_seq_len = from_file.train.train_seq_len;
 }
 
 }  // namespace
 
 Command add_eval_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("eval", "val_loss and val_bpb of an artifact or safetensors weights");
+  auto* sub =
+      app.add_subcommand("eval", "val_loss and val_bpb of an artifact or safetensors weights");
   auto args = std::make_shared<EvalArgs>();
   auto flags = std::make_shared<ConfigFlags>(*sub, "baseline");
   sub->add_option("artifact", args->artifact, "a pgolf artifact (.pgolf)");
-  sub->add_option("--weights", args->weights, "a safetensors state_dict with the reference's names");
+  sub->add_option("--weights", args->weights,
+                  "a safetensors state_dict with the reference's names");
   sub->add_option("--val", args->val, "validation shard glob (same as --val-files)");
-  sub->add_option("--tokenizer", args->tokenizer, "SentencePiece .model (same as --tokenizer-path)");
+  sub->add_option("--tokenizer", args->tokenizer,
+                  "SentencePiece .model (same as --tokenizer-path)");
   sub->add_option("--token-losses", args->token_losses,
                   "write every scored target's loss (TSV, stream order)");
   return {sub, [args, flags] {
@@ -102,9 +106,9 @@ Command add_eval_command(CLI::App& app) {
             std::vector<float> losses;
             ValOptions options;
             options.seq_len = config.train.train_seq_len;
-            options.batch_seqs = val_batch_seqs(config.eval.val_batch_size, 1,
-                                                config.train.resolved_grad_accum(1),
-                                                config.train.train_seq_len);
+            options.batch_seqs =
+                val_batch_seqs(config.eval.val_batch_size, 1, config.train.resolved_grad_accum(1),
+                               config.train.train_seq_len);
             if (!args->token_losses.empty()) options.token_losses = &losses;
             Progress progress("eval", (stream.numel() - 1) / options.seq_len, "seqs",
                               config.runtime.quiet);

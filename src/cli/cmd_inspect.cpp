@@ -1,8 +1,8 @@
 // pgolf inspect: the parameter table of a preset (names, shapes and counts
 // exactly as the reference's state_dict), ending with model_params:N.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <memory>
 
 #include "cli/commands.h"

@@ -1,8 +1,8 @@
 // pgolf train: preset + overrides -> a run folder with logs, metrics, the
 // fp32 weights, the int8 artifact and its validated score.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <memory>
 
@@ -19,9 +19,10 @@ Command add_train_command(CLI::App& app) {
   return {sub, [flags] {
             const Config config = flags->resolve();
             if (const char* world = std::getenv("WORLD_SIZE"); world && std::string(world) != "1") {
-              fail("WORLD_SIZE={}: multi-process training is not available in this build yet; "
-                   "run a single process",
-                   world);
+              fail(
+                  "WORLD_SIZE={}: multi-process training is not available in this build yet; "
+                  "run a single process",
+                  world);
             }
             const auto run_dir = prepare_run_dir(config);
             fmt::print("run folder: {}\n{}", run_dir.string(), describe(config));

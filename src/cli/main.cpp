@@ -5,9 +5,9 @@
 //   pgolf eval      artifact or safetensors -> val_loss, val_bpb
 //   pgolf inspect   parameter table of a preset
 //   pgolf bench     training throughput and MFU
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/commands.h"

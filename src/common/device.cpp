@@ -15,16 +15,17 @@ torch::Device resolve_device(const std::string& name) {
   if (device.is_cuda()) {
     PGOLF_CHECK(torch::cuda::is_available(), "device '{}' requested but CUDA is not available",
                 name);
-    PGOLF_CHECK(!device.has_index() || device.index() < static_cast<int>(torch::cuda::device_count()),
-                "device '{}' requested but only {} CUDA devices exist", name,
-                torch::cuda::device_count());
+    PGOLF_CHECK(
+        !device.has_index() || device.index() < static_cast<int>(torch::cuda::device_count()),
+        "device '{}' requested but only {} CUDA devices exist", name, torch::cuda::device_count());
   }
   return device;
 }
 
 void configure_threads(int64_t threads) {
-  const int64_t n =
-      threads > 0 ? threads : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t n = threads > 0
+                        ? threads
+                        : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(static_cast<int>(n));
   // Denormal floats are ~100x slower on x86 CPUs, and training produces them
   // (zero-initialised projections grow from tiny values): measured 5.7 s/step

@@ -23,7 +23,7 @@ template <typename... Args>
 }  // namespace pgolf
 
 // PGOLF_CHECK(cond, "format {}", args...): throws pgolf::Error when cond is false.
-#define PGOLF_CHECK(cond, ...)        \
-  do {                                \
+#define PGOLF_CHECK(cond, ...)               \
+  do {                                       \
     if (!(cond)) ::pgolf::fail(__VA_ARGS__); \
   } while (false)

@@ -3,10 +3,9 @@
 // line (metrics.jsonl), flushed at once so a killed run keeps what it logged.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace pgolf {

@@ -57,8 +57,7 @@ void TrainConfig::validate() const {
   PGOLF_CHECK(warmdown_iters >= 0, "WARMDOWN_ITERS={} must be >= 0", warmdown_iters);
   PGOLF_CHECK(warmup_steps >= 0, "WARMUP_STEPS={} must be >= 0", warmup_steps);
   PGOLF_CHECK(train_seq_len > 0, "TRAIN_SEQ_LEN={} must be positive", train_seq_len);
-  PGOLF_CHECK(train_batch_tokens > 0, "TRAIN_BATCH_TOKENS={} must be positive",
-              train_batch_tokens);
+  PGOLF_CHECK(train_batch_tokens > 0, "TRAIN_BATCH_TOKENS={} must be positive", train_batch_tokens);
   PGOLF_CHECK(grad_accum_steps >= 0, "GRAD_ACCUM_STEPS={} must be >= 0", grad_accum_steps);
   const int64_t accum = grad_accum_steps > 0 ? grad_accum_steps : 8;
   PGOLF_CHECK(train_batch_tokens / accum >= train_seq_len &&
@@ -70,8 +69,10 @@ void TrainConfig::validate() const {
               max_wallclock_seconds);
   PGOLF_CHECK(val_loss_every >= 0, "VAL_LOSS_EVERY={} must be >= 0", val_loss_every);
   PGOLF_CHECK(train_log_every >= 0, "TRAIN_LOG_EVERY={} must be >= 0", train_log_every);
-  for (const auto& [name, lr] : {std::pair{"EMBED_LR", embed_lr}, {"HEAD_LR", head_lr},
-                                 {"TIED_EMBED_LR", tied_embed_lr}, {"MATRIX_LR", matrix_lr},
+  for (const auto& [name, lr] : {std::pair{"EMBED_LR", embed_lr},
+                                 {"HEAD_LR", head_lr},
+                                 {"TIED_EMBED_LR", tied_embed_lr},
+                                 {"MATRIX_LR", matrix_lr},
                                  {"SCALAR_LR", scalar_lr}}) {
     PGOLF_CHECK(lr >= 0, "{}={} must be >= 0", name, lr);
   }
@@ -81,8 +82,7 @@ void TrainConfig::validate() const {
               "MUON_MOMENTUM_WARMUP_START={} must be in [0, 1)", muon_momentum_warmup_start);
   PGOLF_CHECK(muon_momentum_warmup_steps >= 0, "MUON_MOMENTUM_WARMUP_STEPS={} must be >= 0",
               muon_momentum_warmup_steps);
-  PGOLF_CHECK(muon_backend_steps > 0, "MUON_BACKEND_STEPS={} must be positive",
-              muon_backend_steps);
+  PGOLF_CHECK(muon_backend_steps > 0, "MUON_BACKEND_STEPS={} must be positive", muon_backend_steps);
   PGOLF_CHECK(beta1 >= 0 && beta1 < 1, "BETA1={} must be in [0, 1)", beta1);
   PGOLF_CHECK(beta2 >= 0 && beta2 < 1, "BETA2={} must be in [0, 1)", beta2);
   PGOLF_CHECK(adam_eps > 0, "ADAM_EPS={} must be positive", adam_eps);
@@ -96,9 +96,9 @@ void EvalConfig::validate() const {
 
 void QuantConfig::validate() const {
   PGOLF_CHECK(format == "int8", "QUANT_FORMAT='{}' is not supported (known: int8)", format);
-  PGOLF_CHECK(compressor == "zlib" || compressor == "zstd" || compressor == "lzma" ||
-                  compressor == "auto",
-              "COMPRESSOR='{}' is not one of zlib, zstd, lzma, auto", compressor);
+  PGOLF_CHECK(
+      compressor == "zlib" || compressor == "zstd" || compressor == "lzma" || compressor == "auto",
+      "COMPRESSOR='{}' is not one of zlib, zstd, lzma, auto", compressor);
   PGOLF_CHECK(level >= 0 && level <= 22, "COMPRESS_LEVEL={} must be in [0, 22]", level);
 }
 

@@ -9,9 +9,8 @@
 // after all overrides, and throws pgolf::Error for every impossible value.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace pgolf {
@@ -92,9 +91,9 @@ struct EvalConfig {
 
 // Export: quantization format and compressor (spec quantize-eval-ttt §3-4).
 struct QuantConfig {
-  std::string format = "int8";     // int8 (baseline per-row int8)
+  std::string format = "int8";      // int8 (baseline per-row int8)
   std::string compressor = "zlib";  // zlib | zstd | lzma | auto
-  int64_t level = 0;  // 0: the codec's default (zlib 9, zstd 22, lzma 9)
+  int64_t level = 0;                // 0: the codec's default (zlib 9, zstd 22, lzma 9)
   bool allow_oversize = false;      // exceeding 16,000,000 bytes is an error unless set
   void validate() const;
 };

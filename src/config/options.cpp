@@ -1,8 +1,8 @@
 #include "config/options.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
 
@@ -57,8 +57,8 @@ std::string upper(std::string s) {
 }
 
 template <typename T>
-Option make_option(const std::string& group, const std::string& key, T& field, const std::string& help,
-            const std::string& env = "") {
+Option make_option(const std::string& group, const std::string& key, T& field,
+                   const std::string& help, const std::string& env = "") {
   Option opt;
   opt.group = group;
   opt.key = key;
@@ -85,7 +85,8 @@ std::vector<Option> config_options(Config& c) {
   QuantConfig& q = c.quant;
   RuntimeConfig& r = c.runtime;
   return {
-      make_option("model", "vocab_size", m.vocab_size, "vocabulary size (must match the tokenizer)"),
+      make_option("model", "vocab_size", m.vocab_size,
+                  "vocabulary size (must match the tokenizer)"),
       make_option("model", "num_layers", m.num_layers, "transformer blocks"),
       make_option("model", "model_dim", m.model_dim, "residual width"),
       make_option("model", "num_heads", m.num_heads, "query heads"),
@@ -99,8 +100,10 @@ std::vector<Option> config_options(Config& c) {
 
       make_option("data", "data_path", d.data_path, "folder with fineweb_{train,val}_*.bin"),
       make_option("data", "tokenizer_path", d.tokenizer_path, "SentencePiece .model"),
-      make_option("data", "train_files", d.train_files, "train shard glob (default: DATA_PATH/fineweb_train_*.bin)"),
-      make_option("data", "val_files", d.val_files, "val shard glob (default: DATA_PATH/fineweb_val_*.bin)"),
+      make_option("data", "train_files", d.train_files,
+                  "train shard glob (default: DATA_PATH/fineweb_train_*.bin)"),
+      make_option("data", "val_files", d.val_files,
+                  "val shard glob (default: DATA_PATH/fineweb_val_*.bin)"),
 
       make_option("train", "seed", t.seed, "random seed"),
       make_option("train", "iterations", t.iterations, "optimizer steps"),
@@ -108,9 +111,12 @@ std::vector<Option> config_options(Config& c) {
       make_option("train", "warmup_steps", t.warmup_steps, "warm-up steps run and then reverted"),
       make_option("train", "train_batch_tokens", t.train_batch_tokens, "tokens per optimizer step"),
       make_option("train", "train_seq_len", t.train_seq_len, "sequence length"),
-      make_option("train", "grad_accum_steps", t.grad_accum_steps, "micro-steps per step (0: 8/WORLD_SIZE)"),
-      make_option("train", "max_wallclock_seconds", t.max_wallclock_seconds, "training time cap (0: none)"),
-      make_option("train", "val_loss_every", t.val_loss_every, "validate every N steps (0: only at the end)"),
+      make_option("train", "grad_accum_steps", t.grad_accum_steps,
+                  "micro-steps per step (0: 8/WORLD_SIZE)"),
+      make_option("train", "max_wallclock_seconds", t.max_wallclock_seconds,
+                  "training time cap (0: none)"),
+      make_option("train", "val_loss_every", t.val_loss_every,
+                  "validate every N steps (0: only at the end)"),
       make_option("train", "train_log_every", t.train_log_every, "log train loss every N steps"),
       make_option("train", "embed_lr", t.embed_lr, "Adam LR of an untied tok_emb"),
       make_option("train", "head_lr", t.head_lr, "Adam LR of an untied lm_head"),
@@ -120,29 +126,35 @@ std::vector<Option> config_options(Config& c) {
       make_option("train", "muon_momentum", t.muon_momentum, "Muon momentum after warm-up"),
       make_option("train", "muon_backend_steps", t.muon_backend_steps, "Newton-Schulz iterations"),
       make_option("train", "muon_momentum_warmup_start", t.muon_momentum_warmup_start,
-           "Muon momentum at step 0"),
+                  "Muon momentum at step 0"),
       make_option("train", "muon_momentum_warmup_steps", t.muon_momentum_warmup_steps,
-           "steps of Muon momentum warm-up"),
-      make_option("train", "muon_ns_bf16", t.muon_ns_bf16, "run Newton-Schulz in bf16 (reference) or fp32"),
+                  "steps of Muon momentum warm-up"),
+      make_option("train", "muon_ns_bf16", t.muon_ns_bf16,
+                  "run Newton-Schulz in bf16 (reference) or fp32"),
       make_option("train", "beta1", t.beta1, "Adam beta1"),
       make_option("train", "beta2", t.beta2, "Adam beta2"),
       make_option("train", "adam_eps", t.adam_eps, "Adam epsilon"),
-      make_option("train", "grad_clip_norm", t.grad_clip_norm, "global gradient-norm clip (0: off)"),
+      make_option("train", "grad_clip_norm", t.grad_clip_norm,
+                  "global gradient-norm clip (0: off)"),
 
-      make_option("eval", "val_batch_size", e.val_batch_size, "validation tokens per batch (all ranks)"),
-      make_option("eval", "val_max_tokens", e.val_max_tokens, "score only the first N val tokens (0: all)"),
+      make_option("eval", "val_batch_size", e.val_batch_size,
+                  "validation tokens per batch (all ranks)"),
+      make_option("eval", "val_max_tokens", e.val_max_tokens,
+                  "score only the first N val tokens (0: all)"),
 
       make_option("quant", "quant_format", q.format, "export format: int8"),
       make_option("quant", "compressor", q.compressor, "zlib | zstd | lzma | auto"),
       make_option("quant", "compress_level", q.level, "compressor level (0: codec default)"),
-      make_option("quant", "allow_oversize", q.allow_oversize, "allow artifacts over 16,000,000 bytes"),
+      make_option("quant", "allow_oversize", q.allow_oversize,
+                  "allow artifacts over 16,000,000 bytes"),
 
       make_option("runtime", "device", r.device, "cpu | cuda | cuda:N", "PGOLF_DEVICE"),
       make_option("runtime", "dtype", r.dtype, "compute dtype: fp32 | bf16", "PGOLF_DTYPE"),
       make_option("runtime", "threads", r.threads, "CPU threads (0: all cores)", "PGOLF_THREADS"),
       make_option("runtime", "run_dir", r.run_dir, "parent folder of run folders", "PGOLF_RUN_DIR"),
       make_option("runtime", "run_id", r.run_id, "run folder name (default: timestamp)", "RUN_ID"),
-      make_option("runtime", "quiet", r.quiet, "periodic log lines only, no live progress", "PGOLF_QUIET"),
+      make_option("runtime", "quiet", r.quiet, "periodic log lines only, no live progress",
+                  "PGOLF_QUIET"),
   };
 }
 
@@ -182,7 +194,8 @@ Config ConfigFlags::resolve() const {
 
 bool ConfigFlags::explicitly_set(const std::string& key) const {
   for (size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i] == key) return app_.count(flags_[i]) > 0 || std::getenv(envs_[i].c_str()) != nullptr;
+    if (keys_[i] == key)
+      return app_.count(flags_[i]) > 0 || std::getenv(envs_[i].c_str()) != nullptr;
   }
   fail("internal: unknown config key '{}'", key);
 }

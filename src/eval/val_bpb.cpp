@@ -68,8 +68,7 @@ ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& 
     }
   }
   if (was_training) model->train();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   finish(result);
   return result;
 }

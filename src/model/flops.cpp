@@ -4,9 +4,9 @@ namespace pgolf {
 
 double forward_flops_per_token(const ModelConfig& c, int64_t seq_len) {
   const double D = static_cast<double>(c.model_dim);
-  const double per_layer_params = D * D                                      // c_q
-                                  + 2.0 * D * static_cast<double>(c.kv_dim())  // c_k, c_v
-                                  + D * D                                    // attn.proj
+  const double per_layer_params = D * D                                             // c_q
+                                  + 2.0 * D * static_cast<double>(c.kv_dim())       // c_k, c_v
+                                  + D * D                                           // attn.proj
                                   + 2.0 * D * static_cast<double>(c.mlp_hidden());  // fc, proj
   const double layers = static_cast<double>(c.num_layers);
   const double head = static_cast<double>(c.vocab_size) * D;

@@ -106,9 +106,7 @@ MLPImpl::MLPImpl(const ModelConfig& config) {
   proj = register_module("proj", CastedLinear(config.mlp_hidden(), config.model_dim));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
-  return proj(torch::relu(fc(x)).square());
-}
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return proj(torch::relu(fc(x)).square()); }
 
 BlockImpl::BlockImpl(const ModelConfig& config) {
   const int64_t D = config.model_dim;
@@ -148,7 +146,8 @@ GPTImpl::GPTImpl(const ModelConfig& config) : config_(config) {
   tok_emb = register_module("tok_emb", torch::nn::Embedding(config.vocab_size, D));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_layers; ++i) blocks->push_back(Block(config));
-  if (!config.tie_embeddings) lm_head = register_module("lm_head", CastedLinear(D, config.vocab_size));
+  if (!config.tie_embeddings)
+    lm_head = register_module("lm_head", CastedLinear(D, config.vocab_size));
 
   // _init_weights: tied embedding ~ N(0, std); zero-init output projections.
   torch::NoGradGuard no_grad;

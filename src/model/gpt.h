@@ -35,7 +35,9 @@ namespace pgolf {
 // that locate a mismatch against the reference's forward hooks.
 struct ForwardTrace {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  void add(std::string name, const torch::Tensor& t) { tensors.emplace_back(std::move(name), t.detach()); }
+  void add(std::string name, const torch::Tensor& t) {
+    tensors.emplace_back(std::move(name), t.detach());
+  }
 };
 
 // Linear layer without bias whose fp32 weight is cast to the input's dtype at

@@ -7,16 +7,16 @@
 // also stay fp32 in training and in the int8 export.
 #pragma once
 
+#include <torch/types.h>
+
 #include <array>
 #include <string_view>
-
-#include <torch/types.h>
 
 namespace pgolf {
 
 inline constexpr std::array<std::string_view, 9> kControlTensorPatterns = {
-    "attn_scale", "attn_scales", "mlp_scale", "mlp_scales", "resid_mix",
-    "resid_mixes", "q_gain", "skip_weight", "skip_weights"};
+    "attn_scale",  "attn_scales", "mlp_scale",   "mlp_scales",  "resid_mix",
+    "resid_mixes", "q_gain",      "skip_weight", "skip_weights"};
 
 bool is_control_tensor(std::string_view name);
 

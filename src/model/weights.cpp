@@ -40,8 +40,8 @@ void load_state_dict(GPT& model, const StateDict& weights) {
     if (!params.contains(name)) unexpected.push_back(name);
   }
   if (!missing.empty() || !unexpected.empty()) {
-    fail("weights do not match the model: missing [{}], unexpected [{}]",
-         fmt::join(missing, ", "), fmt::join(unexpected, ", "));
+    fail("weights do not match the model: missing [{}], unexpected [{}]", fmt::join(missing, ", "),
+         fmt::join(unexpected, ", "));
   }
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : weights) {

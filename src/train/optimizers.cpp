@@ -18,10 +18,18 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {
     all_params_.push_back(item.value());
     switch (param_group(item.key(), item.value())) {
-      case ParamGroup::kTokenEmbedding: tok.push_back(item.value()); break;
-      case ParamGroup::kHead: head.push_back(item.value()); break;
-      case ParamGroup::kMatrix: matrix.push_back(item.value()); break;
-      case ParamGroup::kScalar: scalar.push_back(item.value()); break;
+      case ParamGroup::kTokenEmbedding:
+        tok.push_back(item.value());
+        break;
+      case ParamGroup::kHead:
+        head.push_back(item.value());
+        break;
+      case ParamGroup::kMatrix:
+        matrix.push_back(item.value());
+        break;
+      case ParamGroup::kScalar:
+        scalar.push_back(item.value());
+        break;
     }
   }
   PGOLF_CHECK(tok.size() == 1, "model has no tok_emb.weight");

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "artifact/artifact.h"
-#include "common/device.h"
 #include "common/code_size.h"
+#include "common/device.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/progress.h"
@@ -30,8 +30,10 @@ double ms_since(Clock::time_point t0) {
 }
 
 nlohmann::json val_json(const ValResult& r) {
-  return {{"val_loss", r.val_loss},       {"val_bpb", r.val_bpb},
-          {"tokens", r.token_count},      {"bytes", r.byte_count},
+  return {{"val_loss", r.val_loss},
+          {"val_bpb", r.val_bpb},
+          {"tokens", r.token_count},
+          {"bytes", r.byte_count},
           {"eval_time_ms", 1000.0 * r.seconds}};
 }
 
@@ -55,7 +57,8 @@ int64_t write_quantized_artifact(const std::filesystem::path& path, const Quanti
     return static_cast<int64_t>(bytes.size());
   }
   const Codec codec = parse_codec(config.quant.compressor);
-  const int level = config.quant.level > 0 ? static_cast<int>(config.quant.level) : default_level(codec);
+  const int level =
+      config.quant.level > 0 ? static_cast<int>(config.quant.level) : default_level(codec);
   return write_artifact(path, model, config_json, codec, level);
 }
 
@@ -139,17 +142,17 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
                         config.model.tie_embeddings ? "True" : "False", token_lr,
                         config.model.tie_embeddings ? 0.0 : tc.head_lr, tc.matrix_lr,
                         tc.scalar_lr));
-  log.print(fmt::format(
-      "train_batch_tokens:{} train_seq_len:{} iterations:{} warmup_steps:{} "
-      "max_wallclock_seconds:{:.3f}",
-      tc.train_batch_tokens, tc.train_seq_len, tc.iterations, tc.warmup_steps,
-      tc.max_wallclock_seconds));
+  log.print(
+      fmt::format("train_batch_tokens:{} train_seq_len:{} iterations:{} warmup_steps:{} "
+                  "max_wallclock_seconds:{:.3f}",
+                  tc.train_batch_tokens, tc.train_seq_len, tc.iterations, tc.warmup_steps,
+                  tc.max_wallclock_seconds));
   log.print(fmt::format("seed:{}", tc.seed));
 
   auto loader = std::make_unique<DistributedTokenLoader>(
       config.data.train_glob(), config.model.vocab_size, s.rank, s.world_size);
-  const int64_t val_seqs = val_batch_seqs(config.eval.val_batch_size, s.world_size, s.accum,
-                                          tc.train_seq_len);
+  const int64_t val_seqs =
+      val_batch_seqs(config.eval.val_batch_size, s.world_size, s.accum, tc.train_seq_len);
   auto next_batch = [&] {
     return loader->next_batch(tc.train_batch_tokens, tc.train_seq_len, s.accum);
   };
@@ -177,9 +180,8 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
     }
     load_state_dict(s.model, initial);
     optimizers.reset_state();
-    loader = std::make_unique<DistributedTokenLoader>(config.data.train_glob(),
-                                                      config.model.vocab_size, s.rank,
-                                                      s.world_size);
+    loader = std::make_unique<DistributedTokenLoader>(
+        config.data.train_glob(), config.model.vocab_size, s.rank, s.world_size);
   }
 
   // ---------------------------------------------------------------------------
@@ -195,16 +197,17 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
   int64_t step = 0;
   while (true) {
     const bool last_step = step == tc.iterations || (stop_after_step && step >= *stop_after_step);
-    const bool should_validate = last_step || (tc.val_loss_every > 0 && step % tc.val_loss_every == 0);
+    const bool should_validate =
+        last_step || (tc.val_loss_every > 0 && step % tc.val_loss_every == 0);
     if (should_validate) {
       synchronize(s.device);
       training_time_ms += ms_since(t0);
       summary.pre_export = validate();
-      log.print(fmt::format("step:{}/{} val_loss:{:.4f} val_bpb:{:.4f} train_time:{:.0f}ms "
-                            "step_avg:{:.2f}ms",
-                            step, tc.iterations, summary.pre_export.val_loss,
-                            summary.pre_export.val_bpb, training_time_ms,
-                            training_time_ms / std::max<int64_t>(step, 1)));
+      log.print(
+          fmt::format("step:{}/{} val_loss:{:.4f} val_bpb:{:.4f} train_time:{:.0f}ms "
+                      "step_avg:{:.2f}ms",
+                      step, tc.iterations, summary.pre_export.val_loss, summary.pre_export.val_bpb,
+                      training_time_ms, training_time_ms / std::max<int64_t>(step, 1)));
       auto record = val_json(summary.pre_export);
       record["event"] = "val";
       record["step"] = step;
@@ -229,8 +232,8 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
     ++step;
 
     const double approx_ms = training_time_ms + ms_since(t0);
-    const bool log_train = tc.train_log_every > 0 &&
-                           (step <= 10 || step % tc.train_log_every == 0 || stop_after_step);
+    const bool log_train =
+        tc.train_log_every > 0 && (step <= 10 || step % tc.train_log_every == 0 || stop_after_step);
     if (log_train) {
       summary.final_train_loss = train_loss.item<double>();
       log.print(fmt::format("step:{}/{} train_loss:{:.4f} train_time:{:.0f}ms step_avg:{:.2f}ms",
@@ -270,11 +273,11 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
   const std::string codec(codec_name(loaded.info.codec));
   summary.artifact_bytes = artifact_bytes;
   const SizeReport size = size_report(artifact_bytes);
-  log.print(fmt::format(
-      "Serialized model int8+{}: {} bytes (payload:{} raw:{} payload_ratio:{:.2f}x)", codec,
-      artifact_bytes, stats.int8_payload_bytes, loaded.info.uncompressed_bytes,
-      static_cast<double>(stats.baseline_tensor_bytes) /
-          std::max<int64_t>(stats.int8_payload_bytes, 1)));
+  log.print(
+      fmt::format("Serialized model int8+{}: {} bytes (payload:{} raw:{} payload_ratio:{:.2f}x)",
+                  codec, artifact_bytes, stats.int8_payload_bytes, loaded.info.uncompressed_bytes,
+                  static_cast<double>(stats.baseline_tensor_bytes) /
+                      std::max<int64_t>(stats.int8_payload_bytes, 1)));
   log.print(fmt::format("Code size: {} bytes ({} files)", size.code_bytes, code_size().files));
   log.print(fmt::format("Total submission size int8+{}: {}", codec, size.describe()));
   PGOLF_CHECK(size.fits() || config.quant.allow_oversize,
@@ -284,9 +287,9 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
 
   load_state_dict(s.model, dequantize(loaded.model));
   summary.roundtrip = validate();
-  log.print(fmt::format("final_int8_zlib_roundtrip val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms",
-                        summary.roundtrip.val_loss, summary.roundtrip.val_bpb,
-                        1000.0 * summary.roundtrip.seconds));
+  log.print(fmt::format(
+      "final_int8_zlib_roundtrip val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms",
+      summary.roundtrip.val_loss, summary.roundtrip.val_bpb, 1000.0 * summary.roundtrip.seconds));
   log.print(fmt::format("final_int8_zlib_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
                         summary.roundtrip.val_loss, summary.roundtrip.val_bpb));
 

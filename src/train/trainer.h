@@ -28,8 +28,8 @@ struct TrainSummary {
   int64_t steps = 0;
   double train_time_ms = 0;
   double final_train_loss = 0;
-  ValResult pre_export;   // the trained model's last validation
-  ValResult roundtrip;    // the artifact's validation
+  ValResult pre_export;  // the trained model's last validation
+  ValResult roundtrip;   // the artifact's validation
   int64_t artifact_bytes = 0;
   std::filesystem::path run_dir;
 };

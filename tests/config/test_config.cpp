@@ -1,7 +1,7 @@
 // Presets, the environment/flag table, validation messages and JSON round trip.
-#include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -73,8 +73,10 @@ TEST(Config, FlagsOverrideEnvironmentAndPreset) {
 }
 
 TEST(Config, ImpossibleValuesAreRejectedWithTheirName) {
-  EXPECT_PGOLF_ERROR(parse({"--model-dim", "500"}), "MODEL_DIM=500 must be divisible by NUM_HEADS=8");
-  EXPECT_PGOLF_ERROR(parse({"--num-kv-heads", "3"}), "NUM_HEADS=8 must be divisible by NUM_KV_HEADS=3");
+  EXPECT_PGOLF_ERROR(parse({"--model-dim", "500"}),
+                     "MODEL_DIM=500 must be divisible by NUM_HEADS=8");
+  EXPECT_PGOLF_ERROR(parse({"--num-kv-heads", "3"}),
+                     "NUM_HEADS=8 must be divisible by NUM_KV_HEADS=3");
   EXPECT_PGOLF_ERROR(parse({"--num-layers", "abc"}), "NUM_LAYERS: 'abc' is not an integer");
   EXPECT_PGOLF_ERROR(parse({"--matrix-lr", "1e"}), "MATRIX_LR: '1e' is not a number");
   EXPECT_PGOLF_ERROR(parse({"--tie-embeddings", "yes"}), "TIE_EMBEDDINGS: 'yes' is not a boolean");

@@ -23,9 +23,7 @@ namespace {
 using testing::ScratchDir;
 using testing::shared_dir;
 
-std::filesystem::path official_model() {
-  return shared_dir() / "data/tokenizers/fineweb_1024_bpe.model";
-}
+using testing::official_tokenizer;
 
 // The shared DEV documents, parsed once.
 const std::vector<std::string>& dev_documents() {
@@ -174,7 +172,7 @@ TEST(CorpusTokenizer, Errors) {
 TEST(CorpusDataset, MatchesSharedShardsConvention) {
   PGOLF_REQUIRE_SHARED();
   ScratchDir dir;
-  const Tokenizer tok = Tokenizer::load(official_model());
+  const Tokenizer tok = Tokenizer::load(official_tokenizer());
   const std::vector<std::string> docs = first_docs(40);
   DatasetOptions options;
   options.val_docs = 4;
@@ -223,7 +221,7 @@ TEST(CorpusDataset, CutsShardsAndRemovesStaleOnes) {
   ScratchDir dir;
   std::filesystem::create_directories(dir / "ds");
   write_shard(dir / "ds/fineweb_train_000009.bin", std::vector<uint16_t>{7});
-  const Tokenizer tok = Tokenizer::load(official_model());
+  const Tokenizer tok = Tokenizer::load(official_tokenizer());
   const std::vector<std::string> docs = first_docs(10);
   DatasetOptions options;
   options.shard_tokens = 5000;
@@ -265,7 +263,7 @@ TEST(CorpusCli, GivenTokenizer) {
   write_file_atomic(dir / "docs.jsonl", jsonl);
   EXPECT_EQ(
       run_data_command({"--input", (dir / "docs.jsonl").string(), "--out", (dir / "out").string(),
-                        "--tokenizer", official_model().string(), "--quiet"}),
+                        "--tokenizer", official_tokenizer().string(), "--quiet"}),
       0);
   const auto ds = dir / "out/datasets/fineweb10B_sp1024";
   const auto stats = nlohmann::json::parse(read_file(ds / "stats.json"))["splits"];
@@ -275,7 +273,7 @@ TEST(CorpusCli, GivenTokenizer) {
   EXPECT_EQ(read_split(ds, "val").size(), stats["val"]["tokens"].get<size_t>());
   EXPECT_PGOLF_ERROR(
       run_data_command({"--input", (dir / "docs.jsonl").string(), "--out", (dir / "out").string(),
-                        "--tokenizer", official_model().string(), "--vocab-size", "512"}),
+                        "--tokenizer", official_tokenizer().string(), "--vocab-size", "512"}),
       "VOCAB_SIZE=512 does not match");
   EXPECT_PGOLF_ERROR(run_data_command({"--out", (dir / "out").string()}),
                      "give --input PATH... or --default-corpus");

@@ -16,9 +16,7 @@ namespace {
 using testing::ScratchDir;
 using testing::shared_dir;
 
-std::filesystem::path official_model() {
-  return shared_dir() / "data/tokenizers/fineweb_1024_bpe.model";
-}
+using testing::official_tokenizer;
 
 nlohmann::json golden_luts() {
   return nlohmann::json::parse(read_file(shared_dir() / "golden/baseline/sp1024_luts.json"));
@@ -52,7 +50,7 @@ torch::Tensor shard_tensor(const std::filesystem::path& file) {
 
 TEST(Tokenizer, LoadsOfficialModel) {
   PGOLF_REQUIRE_SHARED();
-  const Tokenizer tok = Tokenizer::load(official_model());
+  const Tokenizer tok = Tokenizer::load(official_tokenizer());
   EXPECT_EQ(tok.vocab_size(), 1024);
   EXPECT_EQ(tok.bos_id(), 1);
   EXPECT_EQ(tok.eos_id(), 2);
@@ -75,7 +73,7 @@ TEST(Tokenizer, LoadErrors) {
 TEST(ByteLuts, EqualGoldenTables) {
   PGOLF_REQUIRE_SHARED();
   const nlohmann::json golden = golden_luts();
-  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_model()), 1024);
+  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_tokenizer()), 1024);
   EXPECT_EQ(luts.base_bytes.dtype(), torch::kInt16);
   EXPECT_EQ(luts.has_leading_space.dtype(), torch::kBool);
   EXPECT_EQ(to_vector<int16_t>(luts.base_bytes), golden["base_bytes"].get<std::vector<int16_t>>());
@@ -88,7 +86,7 @@ TEST(ByteLuts, EqualGoldenTables) {
 
 TEST(ByteLuts, LargerVocabPadsWithBoundaries) {
   PGOLF_REQUIRE_SHARED();
-  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_model()), 1030);
+  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_tokenizer()), 1030);
   ASSERT_EQ(luts.base_bytes.numel(), 1030);
   EXPECT_TRUE(luts.is_boundary.slice(0, 1024).all().item<bool>());
   EXPECT_EQ(luts.base_bytes.slice(0, 1024).abs().sum().item<int64_t>(), 0);
@@ -98,7 +96,7 @@ TEST(ByteLuts, LargerVocabPadsWithBoundaries) {
 TEST(ByteLuts, FiveSentences) {
   PGOLF_REQUIRE_SHARED();
   const nlohmann::json golden = golden_luts();
-  const Tokenizer tok = Tokenizer::load(official_model());
+  const Tokenizer tok = Tokenizer::load(official_tokenizer());
   const ByteLuts luts = build_byte_luts(tok, 1024);
   ASSERT_EQ(golden["sentences"].size(), 5u);
   for (const auto& s : golden["sentences"]) {
@@ -118,7 +116,7 @@ TEST(ByteLuts, FiveSentences) {
 
 TEST(ByteLuts, TargetBytesKeepsShapeAndChecksIt) {
   PGOLF_REQUIRE_SHARED();
-  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_model()), 1024);
+  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_tokenizer()), 1024);
   // 267 = "▁the" (4 bytes with its space); after BOS (a boundary) the space is not counted.
   const torch::Tensor prev = torch::tensor({1, 960, 1, 960}, torch::kInt64).view({2, 2});
   const torch::Tensor target = torch::tensor({267, 267, 4, 939}, torch::kInt64).view({2, 2});
@@ -132,7 +130,7 @@ TEST(ByteLuts, TargetBytesKeepsShapeAndChecksIt) {
 TEST(ByteLuts, WorkOnCuda) {
   PGOLF_REQUIRE_SHARED();
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_model()), 1024);
+  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_tokenizer()), 1024);
   const torch::Tensor stream = shard_tensor(shared_dir() / "data/shards/fineweb_val_000000.bin");
   EXPECT_EQ(stream_bytes(luts.to(torch::kCUDA), stream.to(torch::kCUDA)),
             stream_bytes(luts, stream));
@@ -141,7 +139,7 @@ TEST(ByteLuts, WorkOnCuda) {
 TEST(ByteLuts, SharedShardTotals) {
   PGOLF_REQUIRE_SHARED();
   const nlohmann::json stats = shard_stats();
-  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_model()), 1024);
+  const ByteLuts luts = build_byte_luts(Tokenizer::load(official_tokenizer()), 1024);
   for (const char* split : {"val", "train"}) {
     const torch::Tensor stream =
         shard_tensor(shared_dir() / fmt::format("data/shards/fineweb_{}_000000.bin", split));

@@ -9,21 +9,25 @@
 #include "config/presets.h"
 #include "data/shard.h"
 #include "data/token_stream.h"
+#include "tests/test_util.h"
 #include "train/optimizers.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
-#include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
 
-// The cpu preset shrunk further so the whole run takes seconds.
-Config tiny_run_config(const std::filesystem::path& data, const std::filesystem::path& runs) {
-  Config c = preset("cpu");
+// The cpu preset's model shrunk further so that training takes seconds.
+Config tiny_model(Config c) {
   c.model.num_layers = 2;
   c.model.model_dim = 64;
   c.model.num_heads = 2;
   c.model.num_kv_heads = 1;
+  return c;
+}
+
+Config tiny_run_config(const std::filesystem::path& data, const std::filesystem::path& runs) {
+  Config c = tiny_model(preset("cpu"));
   c.data.data_path = (data / "shards").string();
   c.data.tokenizer_path = (data / "tokenizers" / "fineweb_1024_bpe.model").string();
   c.train.train_seq_len = 64;
@@ -73,11 +77,7 @@ TEST(EndToEnd, TrainExportEvaluateOnSharedData) {
 
 // Twenty steps of the real training step from a fixed seed.
 std::vector<double> first_losses(const std::string& glob, int steps) {
-  Config c = preset("cpu");
-  c.model.num_layers = 2;
-  c.model.model_dim = 64;
-  c.model.num_heads = 2;
-  c.model.num_kv_heads = 1;
+  Config c = tiny_model(preset("cpu"));
   c.train.train_seq_len = 32;
   c.train.train_batch_tokens = 512;
   torch::manual_seed(1234);

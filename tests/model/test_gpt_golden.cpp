@@ -125,7 +125,8 @@ TEST(GoldenParity, BaselineStateDictMatchesReferenceKeysShapesAndCount) {
   for (size_t i = 0; i < ours.size(); ++i) {
     const auto& key = ref["keys"][i];
     EXPECT_EQ(ours[i].first, key["key"].get<std::string>());
-    EXPECT_EQ(ours[i].second.sizes().vec(), key["shape"].get<std::vector<int64_t>>()) << ours[i].first;
+    EXPECT_EQ(ours[i].second.sizes().vec(), key["shape"].get<std::vector<int64_t>>())
+        << ours[i].first;
   }
   EXPECT_EQ(parameter_count(model), 17059912);
   EXPECT_EQ(ref["total_params"].get<int64_t>(), 17059912);

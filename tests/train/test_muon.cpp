@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "io/safetensors.h"
-#include "train/muon.h"
 #include "tests/test_util.h"
+#include "train/muon.h"
 
 namespace pgolf {
 namespace {
