@@ -1,8 +1,11 @@
 #include "tests/test_util.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 
 namespace pgolf::testing {
@@ -20,6 +23,19 @@ std::filesystem::path shared_dir() {
 
 std::filesystem::path official_tokenizer() {
   return shared_dir() / "data" / "tokenizers" / "fineweb_1024_bpe.model";
+}
+
+CliRun run_pgolf(const std::string& args) {
+  const std::string command = std::string(PGOLF_BINARY) + " " + args + " 2>&1";
+  CliRun run{-1, ""};
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  std::array<char, 4096> buffer{};
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    run.output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
 }
 
 ScratchDir::ScratchDir() {

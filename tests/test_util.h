@@ -17,6 +17,13 @@ std::filesystem::path shared_dir();
 // The challenge's sp1024 tokenizer in ../shared/data (valid only if shared_dir() is not empty).
 std::filesystem::path official_tokenizer();
 
+// Runs the pgolf binary with `args` (shell syntax), capturing stdout and stderr.
+struct CliRun {
+  int exit_code;
+  std::string output;
+};
+CliRun run_pgolf(const std::string& args);
+
 // A fresh, empty folder under the system temp dir, removed when destroyed.
 class ScratchDir {
  public:

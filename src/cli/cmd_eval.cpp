@@ -43,13 +43,20 @@ void write_token_losses(const std::string& path, const torch::Tensor& stream,
   PGOLF_CHECK(out.good(), "{}: write failed", path);
 }
 
-// The model's shape and sequence length come from the weights' own config
-// (artifact header, or pgolf's safetensors metadata) unless given explicitly.
+// The model's shape, and the evaluation geometry (sequence length, batch), come
+// from the weights' own config (artifact header, or pgolf's safetensors
+// metadata) unless given explicitly, so that an artifact scores exactly as it
+// did at the end of its training run.
 void adopt_stored_config(Config& config, const nlohmann::json& stored, const ConfigFlags& flags) {
   const Config from_file = config_from_json(stored);
   config.model = from_file.model;
   if (!flags.explicitly_set("train_seq_len"))
     config.train.train_seq_len = from_file.train.train_seq_len;
+  if (!flags.explicitly_set("grad_accum_steps")) {
+    config.train.grad_accum_steps = from_file.train.grad_accum_steps;
+  }
+  if (!flags.explicitly_set("val_batch_size"))
+    config.eval.val_batch_size = from_file.eval.val_batch_size;
 }
 
 }  // namespace

@@ -30,6 +30,8 @@ class Progress {
   // Sets the units done so far; `extra` (e.g. "loss 3.21") is shown after the counts.
   void update(int64_t done, std::string_view extra = {});
   void advance(int64_t units = 1, std::string_view extra = {});
+  // Re-estimates the total, e.g. the steps that fit in a wall-clock budget.
+  void set_total(int64_t total) { total_ = total; }
   // Prints the summary line (units, time, rate); later calls do nothing.
   void finish(std::string_view extra = {});
 

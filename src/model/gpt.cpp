@@ -43,6 +43,11 @@ std::pair<torch::Tensor, torch::Tensor> Rotary::tables(int64_t seq_len, torch::D
     // The reference casts the whole module to bf16, inv_freq buffer included,
     // so under bf16 the angle table is built from bf16 positions and
     // frequencies. Reproduce that; in fp32 everything is fp32.
+    // The cache outlives the call: build it as normal tensors even when the
+    // first call comes from evaluation under InferenceMode, or training
+    // afterwards could not save it for backward.
+    c10::InferenceMode normal_tensors(/*enabled=*/false);
+    torch::NoGradGuard no_grad;
     const auto table_dtype = dtype == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat;
     auto inv_freq = inv_freq_.to(device, table_dtype);
     auto t = torch::arange(seq_len, torch::TensorOptions().device(device).dtype(table_dtype));

@@ -247,6 +247,14 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
                      {"muon_momentum", momentum},
                      {"tokens", step * tc.train_batch_tokens}});
     }
+    if (max_wallclock_ms > 0) {
+      // Under a time cap the step count is set by the clock: show the steps
+      // the remaining time allows at the mean step time so far.
+      const double remaining_steps =
+          std::max(max_wallclock_ms - approx_ms, 0.0) / (approx_ms / step);
+      progress.set_total(
+          std::min<int64_t>(tc.iterations, step + static_cast<int64_t>(remaining_steps)));
+    }
     progress.update(step, log_train ? fmt::format("loss {:.4f}", summary.final_train_loss) : "");
     if (!stop_after_step && max_wallclock_ms > 0 && approx_ms >= max_wallclock_ms) {
       stop_after_step = step;

@@ -1,8 +1,6 @@
 // The pgolf binary itself: exit codes, one-line errors, and the inspect output.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 
 #include "tests/test_util.h"
@@ -10,23 +8,8 @@
 namespace pgolf {
 namespace {
 
-struct CliRun {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-CliRun run_pgolf(const std::string& args) {
-  const std::string command = std::string(PGOLF_BINARY) + " " + args + " 2>&1";
-  CliRun run{0, ""};
-  FILE* pipe = ::popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::array<char, 4096> buffer{};
-  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
-    run.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using testing::CliRun;
+using testing::run_pgolf;
 
 TEST(Cli, InspectBaselinePrintsReferenceParameterCount) {
   const CliRun r = run_pgolf("inspect --preset baseline");

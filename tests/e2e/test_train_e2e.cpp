@@ -1,7 +1,9 @@
 // End to end: train a small model on ../shared/data, export the artifact,
 // evaluate its round trip; and determinism of the training loss on CPU.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -73,6 +75,24 @@ TEST(EndToEnd, TrainExportEvaluateOnSharedData) {
   const auto results = nlohmann::json::parse(read_file(run_dir / "results.json"));
   EXPECT_TRUE(results["fits_cap"].get<bool>());
   EXPECT_DOUBLE_EQ(results["roundtrip"]["val_bpb"].get<double>(), summary.roundtrip.val_bpb);
+
+  // `pgolf eval` on the artifact alone (its config travels inside) gives the
+  // same score, to the last printed digit, and --token-losses writes one line per target.
+  const auto data = testing::shared_dir() / "data";
+  const auto losses = scratch / "losses.tsv";
+  const testing::CliRun eval =
+      testing::run_pgolf("eval " + (run_dir / "final_model.int8.pgolf").string() + " --val '" +
+                         (data / "shards" / "fineweb_val_*.bin").string() + "' --tokenizer " +
+                         testing::official_tokenizer().string() + " --val-max-tokens 16384" +
+                         " --quiet 1 --token-losses " + losses.string());
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(
+      eval.output.find(fmt::format("final_int8_zlib_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
+                                   summary.roundtrip.val_loss, summary.roundtrip.val_bpb)),
+      std::string::npos)
+      << eval.output;
+  const std::string tsv = read_file(losses);
+  EXPECT_EQ(std::count(tsv.begin(), tsv.end(), '\n'), 16384 + 1);  // header + one per target
 }
 
 // Twenty steps of the real training step from a fixed seed.

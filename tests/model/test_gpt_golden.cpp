@@ -134,3 +134,29 @@ TEST(GoldenParity, BaselineStateDictMatchesReferenceKeysShapesAndCount) {
 
 }  // namespace
 }  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// Regression: the RoPE table cached during an InferenceMode evaluation must
+// still be usable by a later training step (validation at step 0, then train).
+TEST(Gpt, TrainsAfterInferenceModeEvaluation) {
+  ModelConfig c;
+  c.num_layers = 2;
+  c.model_dim = 64;
+  c.num_heads = 2;
+  c.num_kv_heads = 1;
+  torch::manual_seed(0);
+  GPT model(c);
+  const auto x = torch::randint(1024, {2, 16}), y = torch::randint(1024, {2, 16});
+  {
+    torch::InferenceMode inference;
+    model->token_losses(x, y);
+  }
+  auto loss = model->loss(x, y);
+  EXPECT_NO_THROW(loss.backward());
+  EXPECT_TRUE(model->tok_emb->weight.grad().defined());
+}
+
+}  // namespace
+}  // namespace pgolf
