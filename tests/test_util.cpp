@@ -21,6 +21,15 @@ std::filesystem::path shared_dir() {
   return {};
 }
 
+ModelConfig golden_tiny_config() {
+  ModelConfig c;
+  c.num_layers = 4;
+  c.model_dim = 128;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  return c;
+}
+
 std::filesystem::path official_tokenizer() {
   return shared_dir() / "data" / "tokenizers" / "fineweb_1024_bpe.model";
 }

@@ -8,11 +8,15 @@
 #include <string>
 
 #include "common/error.h"
+#include "config/config.h"
 
 namespace pgolf::testing {
 
 // ../shared beside the checkout (or $PGOLF_SHARED); empty path if absent.
 std::filesystem::path shared_dir();
+
+// The golden tiny model's shape (golden/README.md): 4 layers, width 128, 4 heads, 2 KV heads.
+ModelConfig golden_tiny_config();
 
 // The challenge's sp1024 tokenizer in ../shared/data (valid only if shared_dir() is not empty).
 std::filesystem::path official_tokenizer();

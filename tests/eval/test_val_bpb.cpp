@@ -24,13 +24,8 @@ struct Fixture {
 
 // The golden tiny model on the first 8,193 tokens of the shared val shard.
 Fixture make_fixture() {
-  ModelConfig m;
-  m.num_layers = 4;
-  m.model_dim = 128;
-  m.num_heads = 4;
-  m.num_kv_heads = 2;
   Fixture f;
-  f.model = GPT(m);
+  f.model = GPT(testing::golden_tiny_config());
   const auto golden = testing::shared_dir() / "golden" / "baseline";
   load_state_dict(f.model, read_safetensors(golden / "tiny_weights.safetensors"));
   const auto val = (testing::shared_dir() / "data" / "shards" / "fineweb_val_*.bin").string();

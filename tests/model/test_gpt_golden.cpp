@@ -16,15 +16,6 @@ namespace {
 
 std::filesystem::path golden() { return testing::shared_dir() / "golden" / "baseline"; }
 
-ModelConfig tiny_config() {
-  ModelConfig c;
-  c.num_layers = 4;
-  c.model_dim = 128;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  return c;
-}
-
 struct TinyModel {
   GPT model{nullptr};
   torch::Tensor x, y;
@@ -32,7 +23,7 @@ struct TinyModel {
 
 TinyModel load_tiny() {
   TinyModel t;
-  t.model = GPT(tiny_config());
+  t.model = GPT(testing::golden_tiny_config());
   load_state_dict(t.model, read_safetensors(golden() / "tiny_weights.safetensors"));
   const auto inputs = read_safetensors(golden() / "tiny_inputs.safetensors");
   t.x = find_tensor(inputs, "x");
