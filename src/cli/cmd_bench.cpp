@@ -70,8 +70,10 @@ std::vector<std::string> split_commas(const std::string& text) {
 }
 
 struct PresetBench {
+  int64_t params = 0;
   double step_s = 0;
   double tokens_per_s = 0;
+  double gflops = 0;  // achieved model GFLOP/s
   double mfu = 0;
 };
 
@@ -100,9 +102,11 @@ PresetBench bench_preset(Config config, const BenchArgs& args, torch::Device dev
     if (i >= args.warmup) times.push_back(seconds_since(t0));
   }
   PresetBench r;
+  r.params = parameter_count(model);
   r.step_s = median(times);
   r.tokens_per_s = static_cast<double>(args.batch_tokens) / r.step_s;
-  r.mfu = r.tokens_per_s * training_flops_per_token(config.model, T) / (peak * 1e9);
+  r.gflops = r.tokens_per_s * training_flops_per_token(config.model, T) / 1e9;
+  r.mfu = r.gflops / peak;
   return r;
 }
 
@@ -136,15 +140,9 @@ Command add_bench_command(CLI::App& app) {
               Config config = preset(name);
               config.runtime = base.runtime;
               const auto r = bench_preset(config, *args, device, peak);
-              torch::manual_seed(0);
-              GPT probe(config.model);
               fmt::print("{:<10} {:>12} {:>8} {:>10.1f} {:>12.0f} {:>12.1f} {:>7.1f}%\n", name,
-                         parameter_count(probe), config.train.train_seq_len, 1000 * r.step_s,
-                         r.tokens_per_s,
-                         r.tokens_per_s *
-                             training_flops_per_token(config.model, config.train.train_seq_len) /
-                             1e9,
-                         100 * r.mfu);
+                         r.params, config.train.train_seq_len, 1000 * r.step_s, r.tokens_per_s,
+                         r.gflops, 100 * r.mfu);
             }
             return 0;
           }};
