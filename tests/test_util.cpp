@@ -30,6 +30,40 @@ ModelConfig golden_tiny_config() {
   return c;
 }
 
+ModelConfig tiny_entry_config(const std::string& layout) {
+  ModelConfig c;
+  c.vocab_size = 96;
+  c.num_layers = 5;
+  c.model_dim = 64;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.mlp_mult = 2;
+  c.weight_layout = layout;
+  if (layout == "cores") {
+    c.unique_layers = 4;
+  } else {
+    c.recur_layers = "1,2";
+  }
+  c.init_scheme = layout == "banks" ? "orthogonal_unscaled" : "orthogonal";
+  c.smear_gate = true;
+  c.bigram_vocab_size = 37;
+  c.bigram_dim = 8;
+  c.trigram = true;
+  c.rope_dims = 8;
+  c.rope_ntk_ref_len = 8;
+  c.ln_scale = true;
+  c.xsa_last_n = 2;
+  c.ve_enabled = true;
+  c.ve_dim = 8;
+  c.ve_layers = "3,4";
+  c.value_residual = true;
+  c.value_residual_mode = layout == "banks" ? "sigmoid" : "lambda";
+  c.gated_attention = true;
+  c.leaky_slope = 0.5;
+  c.qk_gain_init = 2.0;
+  return c;
+}
+
 std::filesystem::path official_tokenizer() {
   return shared_dir() / "data" / "tokenizers" / "fineweb_1024_bpe.model";
 }

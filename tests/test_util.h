@@ -18,6 +18,14 @@ std::filesystem::path shared_dir();
 // The golden tiny model's shape (golden/README.md): 4 layers, width 128, 4 heads, 2 KV heads.
 ModelConfig golden_tiny_config();
 
+// A tiny model with every technique of the entries switched on, in the given
+// weight layout (blocks | cores | banks): 5 logical layers of width 64 (cores:
+// 4 cores, layer 4 shares core 0), recurrence of layers 1,2 (blocks/banks),
+// BigramHash + trigram, SmearGate, partial RoPE with NTK above 8 tokens, LN
+// scale, XSA on the last 2 cores, VE on layers 3,4, value residual, gated
+// attention, LeakyReLU(0.5)^2, orthogonal init.
+ModelConfig tiny_entry_config(const std::string& layout);
+
 // The challenge's sp1024 tokenizer in ../shared/data (valid only if shared_dir() is not empty).
 std::filesystem::path official_tokenizer();
 

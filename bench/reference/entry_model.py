@@ -231,6 +231,22 @@ def build_model(mod: types.ModuleType, entry: Entry) -> tuple[torch.nn.Module, o
     return model, args
 
 
+def restore_fp32_rope_buffers(mod: types.ModuleType, entry: Entry, model: torch.nn.Module) -> None:
+    """model.float() after main()'s bf16 cast leaves every RoPE inv_freq buffer holding
+    bf16-rounded values. For an all-fp32 comparison, copy the buffers of a freshly built
+    (never cast) model and drop the cos/sin caches."""
+    args = mod.Hyperparameters()
+    fresh = dict(mod.GPT(**entry.gpt_kwargs(args)).named_buffers())
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("inv_freq"):
+                buf.copy_(fresh[name])
+    for m in model.modules():
+        if hasattr(m, "_cos_cached"):
+            m._cos_cached = m._sin_cached = None
+            m._seq_len_cached = 0
+
+
 # ---------------------------------------------------------------------------------------------
 # safetensors
 # ---------------------------------------------------------------------------------------------
@@ -427,6 +443,7 @@ def main() -> None:
 
     if opt.dtype == "fp32":
         model.float()
+        restore_fp32_rope_buffers(mod, entry, model)
     if opt.load:
         w = load_safetensors(opt.load)
         missing = [k for k in sd if k not in w]

@@ -106,6 +106,11 @@ Command add_eval_command(CLI::App& app) {
             const auto stream = validation_stream(config);
 
             GPT model(config.model);
+            // #1406's script exports banks; its own quantiser (and other
+            // tools) use per-layer names. Accept both for a banked model.
+            if (config.model.weight_layout == "banks" && !has_tensor(weights, "qo_bank")) {
+              weights = rebank_state_dict(weights, config.model.num_layers);
+            }
             load_state_dict(model, weights);
             model->to(device);
             model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));

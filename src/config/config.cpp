@@ -27,6 +27,97 @@ void ModelConfig::validate() const {
               tied_embed_init_std);
   PGOLF_CHECK(logit_softcap > 0, "LOGIT_SOFTCAP={} must be positive", logit_softcap);
   PGOLF_CHECK(rope_base > 1, "ROPE_BASE={} must be > 1", rope_base);
+  PGOLF_CHECK(mlp_hidden() > 0, "MLP_MULT={} gives an empty MLP", mlp_mult);
+
+  PGOLF_CHECK(weight_layout == "blocks" || weight_layout == "cores" || weight_layout == "banks",
+              "WEIGHT_LAYOUT='{}' must be blocks, cores or banks", weight_layout);
+  PGOLF_CHECK(unique_layers >= 0, "UNIQUE_LAYERS={} must be >= 0", unique_layers);
+  PGOLF_CHECK(unique_layers == 0 || unique_layers >= num_layers || weight_layout == "cores",
+              "UNIQUE_LAYERS={} shares weights between layers, which needs WEIGHT_LAYOUT=cores",
+              unique_layers);
+  PGOLF_CHECK(weight_layout != "banks" || init_scheme != "baseline",
+              "WEIGHT_LAYOUT=banks is #1406's layout and needs its INIT_SCHEME "
+              "(orthogonal_unscaled or orthogonal)");
+  PGOLF_CHECK(init_scheme == "baseline" || init_scheme == "orthogonal" ||
+                  init_scheme == "orthogonal_unscaled",
+              "INIT_SCHEME='{}' must be baseline, orthogonal or orthogonal_unscaled", init_scheme);
+  PGOLF_CHECK(bigram_vocab_size == 0 || bigram_vocab_size >= 2,
+              "BIGRAM_VOCAB_SIZE={} must be 0 (off) or >= 2", bigram_vocab_size);
+  PGOLF_CHECK(bigram_dim > 0, "BIGRAM_DIM={} must be positive", bigram_dim);
+  PGOLF_CHECK(!trigram || bigram_vocab_size > 0,
+              "TRIGRAM=1 hashes into the bigram table: set BIGRAM_VOCAB_SIZE too");
+  PGOLF_CHECK(rope_dims >= 0 && rope_dims <= head_dim() && rope_dims % 2 == 0,
+              "ROPE_DIMS={} must be even and in [0, head_dim={}]", rope_dims, head_dim());
+  PGOLF_CHECK(effective_rope_dims() > 2 || rope_ntk_ref_len == 0,
+              "NTK scaling needs more than 2 rotary dims (ROPE_DIMS={})", rope_dims);
+  PGOLF_CHECK(rope_ntk_ref_len >= 0, "ROPE_NTK_REF_LEN={} must be >= 0", rope_ntk_ref_len);
+  PGOLF_CHECK(xsa_last_n >= 0, "XSA_LAST_N={} must be >= 0", xsa_last_n);
+  PGOLF_CHECK(ve_dim > 0, "VE_DIM={} must be positive", ve_dim);
+  PGOLF_CHECK(value_residual_mode == "lambda" || value_residual_mode == "sigmoid",
+              "VALUE_RESIDUAL_MODE='{}' must be lambda or sigmoid", value_residual_mode);
+  PGOLF_CHECK(leaky_slope >= 0, "LEAKY_SLOPE={} must be >= 0", leaky_slope);
+  for (int64_t layer : recur_layer_list()) {
+    PGOLF_CHECK(layer >= 0 && layer < num_layers, "RECUR_LAYERS names layer {}, but NUM_LAYERS={}",
+                layer, num_layers);
+  }
+  for (int64_t layer : ve_layer_list()) {
+    PGOLF_CHECK(layer >= 0 && layer < num_layers, "VE_LAYERS names layer {}, but NUM_LAYERS={}",
+                layer, num_layers);
+  }
+}
+
+int64_t ModelConfig::num_cores() const {
+  const bool shared = weight_layout == "cores" && unique_layers > 0 && unique_layers < num_layers;
+  return shared ? unique_layers : num_layers;
+}
+
+bool ModelConfig::xsa_on_core(int64_t core) const {
+  return xsa_last_n > 0 && core >= std::max<int64_t>(0, num_cores() - xsa_last_n);
+}
+
+namespace {
+
+// "4,5" -> {4, 5}; blanks are skipped, as the scripts' split(",") + strip().
+std::vector<int64_t> parse_int_list(const std::string& text, const char* env) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) {
+      size_t used = 0;
+      int64_t value = 0;
+      try {
+        value = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      PGOLF_CHECK(used == item.size(), "{}='{}': '{}' is not an integer", env, text, item);
+      out.push_back(value);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> ModelConfig::recur_layer_list() const {
+  return parse_int_list(recur_layers, "RECUR_LAYERS");
+}
+
+std::vector<int64_t> ModelConfig::ve_layer_list() const {
+  return ve_enabled ? parse_int_list(ve_layers, "VE_LAYERS") : std::vector<int64_t>{};
+}
+
+std::vector<int64_t> ModelConfig::passes() const {
+  std::vector<int64_t> out;
+  for (int64_t l = 0; l < num_layers; ++l) out.push_back(l);
+  for (int64_t l : recur_layer_list()) out.push_back(l);
+  return out;
 }
 
 std::string DataConfig::train_glob() const {

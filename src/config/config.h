@@ -9,31 +9,74 @@
 // after all overrides, and throws pgolf::Error for every impossible value.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 namespace pgolf {
 
-// The GPT's shape (spec model-and-training §1-3; baseline defaults).
+// The GPT (spec model-and-training §1-3). Defaults are the baseline's; every
+// technique of the entries is a switch that is off by default, and the
+// presets (config/presets.h) turn on what each entry used.
 struct ModelConfig {
   int64_t vocab_size = 1024;
-  int64_t num_layers = 9;
+  int64_t num_layers = 9;  // logical layers (U-Net over these)
   int64_t model_dim = 512;
   int64_t num_heads = 8;
   int64_t num_kv_heads = 4;
-  int64_t mlp_mult = 2;
+  double mlp_mult = 2;  // hidden = int(mlp_mult * model_dim), as the scripts
   bool tie_embeddings = true;
   double tied_embed_init_std = 0.005;
   double logit_softcap = 30.0;
   double rope_base = 10000.0;
   double qk_gain_init = 1.5;
 
+  // How the block matrices are stored and named (spec §8):
+  //   blocks  blocks.{l}.attn.c_q.weight, ...            (baseline, #562)
+  //   cores   cores.{c}.attn.c_q.weight + per-layer blocks.{l}.*  (#461, #456)
+  //   banks   qo_bank, kv_bank, mlp_up_bank, mlp_down_bank        (#1406)
+  std::string weight_layout = "blocks";
+  // cores layout: number of weight cores; logical layer l runs core l mod n
+  // (0 or >= num_layers: one core per layer). #461: 10 cores for 11 layers.
+  int64_t unique_layers = 0;
+  // Extra passes after the last layer, reusing these blocks' weights and
+  // per-layer state (#1406: "4,5" -> passes 0..10,4,5). Empty: none.
+  std::string recur_layers;
+
+  std::string init_scheme = "baseline";  // baseline | orthogonal | orthogonal_unscaled (§3.11)
+  bool smear_gate = false;               // previous-token blend of the embedding (§3.3)
+  int64_t bigram_vocab_size = 0;         // BigramHash buckets (0: off) (§3.2)
+  int64_t bigram_dim = 128;
+  bool trigram = false;          // add the trigram hash into the same table
+  int64_t rope_dims = 0;         // rotary dims per head (0: all) (§3.6.1)
+  int64_t rope_ntk_ref_len = 0;  // NTK-aware base when T > this (0: off; the scripts: 1024)
+  bool ln_scale = false;         // scale normalised block inputs by 1/sqrt(layer+1)
+  int64_t xsa_last_n = 0;        // exclusive self-attention on the last N cores (§3.6.2)
+  bool ve_enabled = false;       // shared value embedding (§3.6.3)
+  int64_t ve_dim = 128;
+  std::string ve_layers = "9,10";
+  bool value_residual = false;                 // mix layer 0's values into later layers
+  std::string value_residual_mode = "lambda";  // lambda (#562) | sigmoid (#1406)
+  bool gated_attention = false;                // per-head sigmoid output gates (§3.6.5)
+  double leaky_slope = 0.0;                    // MLP activation leaky_relu(slope)^2; 0 = relu^2
+
   int64_t head_dim() const { return model_dim / num_heads; }
   int64_t kv_dim() const { return num_kv_heads * head_dim(); }
-  int64_t mlp_hidden() const { return mlp_mult * model_dim; }
+  int64_t mlp_hidden() const { return static_cast<int64_t>(mlp_mult * model_dim); }
   int64_t num_encoder_layers() const { return num_layers / 2; }
   int64_t num_decoder_layers() const { return num_layers - num_encoder_layers(); }
+  int64_t num_skip_weights() const { return std::min(num_encoder_layers(), num_decoder_layers()); }
+  int64_t effective_rope_dims() const { return rope_dims > 0 ? rope_dims : head_dim(); }
+  // Weight sets: cores (cores layout) or blocks (the other layouts).
+  int64_t num_cores() const;
+  int64_t core_of_layer(int64_t layer) const { return layer % num_cores(); }
+  bool xsa_on_core(int64_t core) const;
+  std::vector<int64_t> recur_layer_list() const;
+  std::vector<int64_t> ve_layer_list() const;
+  // Logical layers in execution order: 0..num_layers-1, then recur_layers.
+  std::vector<int64_t> passes() const;
   void validate() const;
 };
 

@@ -43,12 +43,140 @@ Config cpu() {
   return c;
 }
 
+// What the four entries share (spec model-and-training §6): 512-wide, 8/4
+// heads, MLP 3x, SmearGate + BigramHash, orthogonal init, 786,432-token steps
+// of 2048-token sequences, Muon momentum 0.92 -> 0.99 over 1500 steps,
+// gradient clip 0.3.
+Config entry_common() {
+  Config c = baseline();
+  c.model.mlp_mult = 3;
+  c.model.init_scheme = "orthogonal";
+  c.model.smear_gate = true;
+  c.model.bigram_dim = 128;
+  c.train.train_batch_tokens = 786'432;
+  c.train.train_seq_len = 2048;
+  c.train.muon_momentum = 0.99;
+  c.train.muon_momentum_warmup_start = 0.92;
+  c.train.muon_momentum_warmup_steps = 1500;
+  c.train.grad_clip_norm = 0.3;
+  c.train.val_loss_every = 500;
+  c.train.matrix_lr = 0.025;
+  c.train.scalar_lr = 0.025;
+  c.train.tied_embed_lr = 0.035;
+  c.quant.compressor = "zstd";
+  return c;
+}
+
+// #1406 "11L Depth Recurrence + Discriminative Pre-Quant TTT" as run: 11
+// blocks in banks, blocks 4 and 5 run again after block 10 (13 passes), QK
+// gain 5, partial RoPE 16/64 with the scripts' NTK base, LN scale, XSA on
+// blocks 7-10, BigramHash 1536, VE128 on layers 9-10, LeakyReLU(0.5)^2.
+// 26,928,220 parameters.
+Config pr1406() {
+  Config c = entry_common();
+  c.preset = "pr1406";
+  c.model.num_layers = 11;
+  c.model.weight_layout = "banks";
+  c.model.recur_layers = "4,5";
+  c.model.init_scheme = "orthogonal_unscaled";
+  c.model.qk_gain_init = 5.0;
+  c.model.bigram_vocab_size = 1536;
+  c.model.rope_dims = 16;
+  c.model.rope_ntk_ref_len = 1024;
+  c.model.ln_scale = true;
+  c.model.xsa_last_n = 4;
+  c.model.ve_enabled = true;
+  c.model.ve_dim = 128;
+  c.model.ve_layers = "9,10";
+  c.model.leaky_slope = 0.5;
+  c.train.seed = 1337;
+  c.train.iterations = 9000;
+  c.train.warmdown_iters = 3500;
+  c.train.max_wallclock_seconds = 599;
+  c.train.val_loss_every = 4000;
+  c.quant.compressor = "lzma";
+  return c;
+}
+
+// #461 "11L Depth Recurrence + High-Yield Legal TTT" as run: 11 logical
+// layers over 10 shared cores (layer 10 reuses core 0), partial RoPE 16 with
+// NTK, LN scale, XSA on cores 6-9, BigramHash 2048, VE128 on layers 9-10,
+// ReLU^2; iteration-based schedule (no wall-clock cap). 24,634,452 parameters.
+Config pr461() {
+  Config c = entry_common();
+  c.preset = "pr461";
+  c.model.num_layers = 11;
+  c.model.weight_layout = "cores";
+  c.model.unique_layers = 10;
+  c.model.bigram_vocab_size = 2048;
+  c.model.rope_dims = 16;
+  c.model.rope_ntk_ref_len = 1024;
+  c.model.ln_scale = true;
+  c.model.xsa_last_n = 4;
+  c.model.ve_enabled = true;
+  c.model.ve_dim = 128;
+  c.model.ve_layers = "9,10";
+  c.train.seed = 42;
+  c.train.iterations = 5200;
+  c.train.warmdown_iters = 3000;
+  c.train.max_wallclock_seconds = 0;
+  return c;
+}
+
+// #456 "Depth Recurrence + Legal Score-First TTT (10L)" as run: the cores
+// layout with one core per layer (recurrence infrastructure inactive), full
+// RoPE, XSA on layers 7-9, BigramHash 10240, ReLU^2. 25,517,137 parameters.
+Config pr456() {
+  Config c = entry_common();
+  c.preset = "pr456";
+  c.model.num_layers = 10;
+  c.model.weight_layout = "cores";
+  c.model.unique_layers = 10;
+  c.model.bigram_vocab_size = 10240;
+  c.model.xsa_last_n = 3;
+  c.train.seed = 42;
+  c.train.iterations = 5200;
+  c.train.warmdown_iters = 3000;
+  c.train.max_wallclock_seconds = 0;
+  return c;
+}
+
+// #562 "10L TTT 22ep AdamW Cosine + LeakyReLU(0.5)^2 + TrigramHash" as run
+// (its run command is unpublished; spec §9): 10 blocks, value residual
+// (lambda form) and gated attention on every layer (the parameter count
+// proves it), XSA on 6-9, LN scale, partial RoPE 16 (low confidence),
+// BigramHash 2048 + trigram, LeakyReLU(0.5)^2, LRs 0.02/0.03/0.02.
+// 24,509,621 parameters.
+Config pr562() {
+  Config c = entry_common();
+  c.preset = "pr562";
+  c.model.num_layers = 10;
+  c.model.bigram_vocab_size = 2048;
+  c.model.trigram = true;
+  c.model.rope_dims = 16;
+  c.model.ln_scale = true;
+  c.model.xsa_last_n = 4;
+  c.model.value_residual = true;
+  c.model.value_residual_mode = "lambda";
+  c.model.gated_attention = true;
+  c.model.leaky_slope = 0.5;
+  c.train.seed = 42;
+  c.train.iterations = 20000;
+  c.train.warmdown_iters = 3500;
+  c.train.max_wallclock_seconds = 600;
+  c.train.matrix_lr = 0.02;
+  c.train.scalar_lr = 0.02;
+  c.train.tied_embed_lr = 0.03;
+  return c;
+}
+
 struct Named {
   const char* name;
   Config (*make)();
 };
 
-constexpr Named kPresets[] = {{"baseline", baseline}, {"cpu", cpu}};
+constexpr Named kPresets[] = {{"baseline", baseline}, {"cpu", cpu},     {"pr1406", pr1406},
+                              {"pr461", pr461},       {"pr456", pr456}, {"pr562", pr562}};
 
 }  // namespace
 

@@ -11,4 +11,11 @@ const torch::Tensor& find_tensor(const StateDict& dict, const std::string& name)
   fail("tensor '{}' not found", name);
 }
 
+bool has_tensor(const StateDict& dict, const std::string& name) {
+  for (const auto& entry : dict) {
+    if (entry.first == name) return true;
+  }
+  return false;
+}
+
 }  // namespace pgolf

@@ -15,5 +15,7 @@ using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 
 // Returns the tensor named `name`, or throws pgolf::Error naming what is missing.
 const torch::Tensor& find_tensor(const StateDict& dict, const std::string& name);
+// Whether `dict` holds a tensor named `name`.
+bool has_tensor(const StateDict& dict, const std::string& name);
 
 }  // namespace pgolf

@@ -1,193 +1,223 @@
 #include "model/gpt.h"
 
+#include <ATen/Parallel.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/init.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+
+#include "common/error.h"
 
 namespace pgolf {
 
-torch::Tensor rms_norm(const torch::Tensor& x) {
-  return at::rms_norm(x, {x.size(-1)}, /*weight=*/{}, /*eps=*/std::nullopt);
-}
-
-// ---------------------------------------------------------------------------
-// CastedLinear
-
-CastedLinearImpl::CastedLinearImpl(int64_t in_features, int64_t out_features) {
-  weight = register_parameter("weight", torch::empty({out_features, in_features}));
-  // nn.Linear's default init, kaiming_uniform(a=sqrt(5)), with the same
-  // floating-point steps as PyTorch so a seeded generator gives the same draws.
-  const double gain = std::sqrt(2.0 / (1.0 + 5.0));
-  const double bound = std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(in_features)));
-  torch::NoGradGuard no_grad;
-  weight.uniform_(-bound, bound);
-}
-
-torch::Tensor CastedLinearImpl::forward(const torch::Tensor& x) {
-  return torch::nn::functional::linear(x, weight.to(x.scalar_type()));
-}
-
-// ---------------------------------------------------------------------------
-// Rotary
-
-Rotary::Rotary(int64_t head_dim, double base) {
-  auto exponents = torch::arange(0, head_dim, 2, torch::kFloat) / static_cast<double>(head_dim);
-  inv_freq_ = 1.0 / torch::pow(torch::tensor(base, torch::kFloat), exponents);
-}
-
-std::pair<torch::Tensor, torch::Tensor> Rotary::tables(int64_t seq_len, torch::Device device,
-                                                       torch::ScalarType dtype) {
-  if (!cos_.defined() || cached_len_ != seq_len || cached_dtype_ != dtype ||
-      cached_device_ != device) {
-    // The reference casts the whole module to bf16, inv_freq buffer included,
-    // so under bf16 the angle table is built from bf16 positions and
-    // frequencies. Reproduce that; in fp32 everything is fp32.
-    // The cache outlives the call: build it as normal tensors even when the
-    // first call comes from evaluation under InferenceMode, or training
-    // afterwards could not save it for backward.
-    c10::InferenceMode normal_tensors(/*enabled=*/false);
-    torch::NoGradGuard no_grad;
-    const auto table_dtype = dtype == torch::kBFloat16 ? torch::kBFloat16 : torch::kFloat;
-    auto inv_freq = inv_freq_.to(device, table_dtype);
-    auto t = torch::arange(seq_len, torch::TensorOptions().device(device).dtype(table_dtype));
-    auto freqs = torch::outer(t, inv_freq);
-    cos_ = freqs.cos().unsqueeze(0).unsqueeze(0).to(dtype);
-    sin_ = freqs.sin().unsqueeze(0).unsqueeze(0).to(dtype);
-    cached_len_ = seq_len;
-    cached_dtype_ = dtype;
-    cached_device_ = device;
-  }
-  return {cos_, sin_};
-}
-
-torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos,
-                           const torch::Tensor& sin) {
-  const int64_t half = x.size(-1) / 2;
-  auto x1 = x.narrow(-1, 0, half);
-  auto x2 = x.narrow(-1, half, half);
-  return torch::cat({x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos}, -1);
-}
-
-// ---------------------------------------------------------------------------
-// Attention, MLP, Block
-
-CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config)
-    : num_heads_(config.num_heads),
-      num_kv_heads_(config.num_kv_heads),
-      head_dim_(config.head_dim()),
-      rotary_(config.head_dim(), config.rope_base) {
-  // Registration order = the reference's state_dict order: own parameters
-  // first, then submodules in construction order.
-  q_gain = register_parameter("q_gain",
-                              torch::full({config.num_heads}, config.qk_gain_init, torch::kFloat));
-  c_q = register_module("c_q", CastedLinear(config.model_dim, config.model_dim));
-  c_k = register_module("c_k", CastedLinear(config.model_dim, config.kv_dim()));
-  c_v = register_module("c_v", CastedLinear(config.model_dim, config.kv_dim()));
-  proj = register_module("proj", CastedLinear(config.model_dim, config.model_dim));
-}
-
-torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
-  auto q = c_q(x).view({B, T, num_heads_, head_dim_}).transpose(1, 2);     // (B, H, T, Dh)
-  auto k = c_k(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, Dh)
-  auto v = c_v(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, Dh)
-  q = rms_norm(q);
-  k = rms_norm(k);
-  auto [cos, sin] = rotary_.tables(T, x.device(), q.scalar_type());
-  q = apply_rotary(q, cos, sin);
-  k = apply_rotary(k, cos, sin);
-  q = q * q_gain.to(q.scalar_type()).view({1, num_heads_, 1, 1});
-  // GQA: query head h reads KV head h / (H / Hkv) (repeat_interleave order).
-  auto y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                            /*is_causal=*/true, /*scale=*/std::nullopt,
-                                            /*enable_gqa=*/num_kv_heads_ != num_heads_);
-  y = y.transpose(1, 2).contiguous().view({B, T, D});
-  return proj(y);
-}
-
-MLPImpl::MLPImpl(const ModelConfig& config) {
-  fc = register_module("fc", CastedLinear(config.model_dim, config.mlp_hidden()));
-  proj = register_module("proj", CastedLinear(config.mlp_hidden(), config.model_dim));
-}
-
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return proj(torch::relu(fc(x)).square()); }
-
-BlockImpl::BlockImpl(const ModelConfig& config) {
-  const int64_t D = config.model_dim;
-  attn_scale = register_parameter("attn_scale", torch::ones({D}, torch::kFloat));
-  mlp_scale = register_parameter("mlp_scale", torch::ones({D}, torch::kFloat));
-  resid_mix = register_parameter("resid_mix", torch::stack({torch::ones({D}), torch::zeros({D})}));
-  attn = register_module("attn", CausalSelfAttention(config));
-  mlp = register_module("mlp", MLP(config));
-}
-
-torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& x0,
-                                 ForwardTrace* trace, const std::string& name) {
-  const auto dtype = x_in.scalar_type();
-  auto mix = resid_mix.to(dtype);
-  auto x = mix[0] * x_in + mix[1] * x0;
-  auto attn_out = attn(rms_norm(x));
-  x = x + attn_scale.to(dtype) * attn_out;
-  auto mlp_out = mlp(rms_norm(x));
-  x = x + mlp_scale.to(dtype) * mlp_out;
-  if (trace) {
-    trace->add(name + ".attn_out", attn_out);
-    trace->add(name + ".mlp_out", mlp_out);
-  }
-  return x;
-}
-
-// ---------------------------------------------------------------------------
-// GPT
-
-GPTImpl::GPTImpl(const ModelConfig& config) : config_(config) {
+GPTImpl::GPTImpl(const ModelConfig& config) : config_(config), ve_layers_(config.ve_layer_list()) {
   config.validate();
-  const int64_t D = config.model_dim;
-  // Same construction order as the reference, so that a seeded CPU generator
-  // draws the same initial weights: embedding, then block by block.
-  const int64_t num_skip = std::min(config.num_encoder_layers(), config.num_decoder_layers());
-  skip_weights = register_parameter("skip_weights", torch::ones({num_skip, D}, torch::kFloat));
+  const int64_t D = config.model_dim, L = config.num_layers;
+  const bool banks = config.weight_layout == "banks";
+  const bool shared_cores = config.weight_layout == "cores";
+  // Construction order = the reference's, so a seeded CPU generator draws the
+  // same initial weights; own parameters come first in the state dict anyway.
+  skip_weights = register_parameter("skip_weights", torch::ones({config.num_skip_weights(), D}));
   tok_emb = register_module("tok_emb", torch::nn::Embedding(config.vocab_size, D));
-  blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config.num_layers; ++i) blocks->push_back(Block(config));
-  if (!config.tie_embeddings)
-    lm_head = register_module("lm_head", CastedLinear(D, config.vocab_size));
-
-  // _init_weights: tied embedding ~ N(0, std); zero-init output projections.
-  torch::NoGradGuard no_grad;
-  if (config.tie_embeddings) tok_emb->weight.normal_(0.0, config.tied_embed_init_std);
-  for (const auto& module : *blocks) {
-    auto block = module->as<BlockImpl>();
-    block->attn->proj->weight.zero_();
-    block->mlp->proj->weight.zero_();
+  if (config.bigram_vocab_size > 0) {
+    bigram = register_module(
+        "bigram", BigramHash(config.bigram_vocab_size, config.bigram_dim, D, config.trigram));
   }
-  if (lm_head) lm_head->weight.zero_();
+  if (config.smear_gate) smear = register_module("smear", SmearGate(D));
+  if (banks) {
+    const int64_t F = config.mlp_hidden(), KV = config.kv_dim();
+    qo_bank = register_parameter("qo_bank", torch::empty({2 * L, D, D}));
+    kv_bank = register_parameter("kv_bank", torch::empty({2 * L, KV, D}));
+    mlp_up_bank = register_parameter("mlp_up_bank", torch::empty({L, F, D}));
+    mlp_down_bank = register_parameter("mlp_down_bank", torch::empty({L, D, F}));
+  }
+  if (shared_cores) {
+    cores = register_module("cores", torch::nn::ModuleList());
+    for (int64_t c = 0; c < config.num_cores(); ++c) {
+      cores->push_back(LayerCore(config, config.xsa_on_core(c)));
+    }
+  }
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t l = 0; l < L; ++l) {
+    blocks->push_back(Block(config, l, /*owns_core=*/!shared_cores, /*own_matrices=*/!banks,
+                            config.xsa_on_core(l)));
+  }
+  if (!ve_layers_.empty()) {
+    ve_shared = register_module("ve_shared",
+                                ValueEmbedding(config.vocab_size, config.ve_dim, config.kv_dim()));
+    ve_layer_scales = register_module("ve_layer_scales", torch::nn::ParameterList());
+    // ParameterList keeps the tensor's own requires_grad flag.
+    for (size_t k = 0; k < ve_layers_.size(); ++k) {
+      ve_layer_scales->append(torch::ones({1}).requires_grad_());
+    }
+  }
+  if (!config.tie_embeddings) {
+    lm_head = register_module("lm_head", CastedLinear(D, config.vocab_size, /*zero_init=*/true));
+  }
+  init_weights();
+  if (shared_cores) halve_shared_core_gradients();
 }
+
+// ---------------------------------------------------------------------------
+// Initialisation (spec §3.11)
+
+namespace {
+
+// MKL's threaded QR (orthogonal_) on the 2-core development machine runs ~30x
+// slower than single-threaded (512x512: 0.49 s vs 0.017 s), so the init runs
+// on one thread; the draws and results do not depend on the thread count.
+class SingleThreaded {
+ public:
+  SingleThreaded() : saved_(at::get_num_threads()) { at::set_num_threads(1); }
+  ~SingleThreaded() { at::set_num_threads(saved_); }
+  SingleThreaded(const SingleThreaded&) = delete;
+  SingleThreaded& operator=(const SingleThreaded&) = delete;
+
+ private:
+  int saved_;
+};
+
+}  // namespace
+
+void GPTImpl::init_weights() {
+  torch::NoGradGuard no_grad;
+  SingleThreaded single_threaded;
+  if (config_.tie_embeddings) tok_emb->weight.normal_(0.0, config_.tied_embed_init_std);
+  if (config_.init_scheme == "baseline") {
+    for (auto& module : modules(/*include_self=*/false)) {
+      if (auto* linear = module->as<CastedLinearImpl>(); linear && linear->zero_init) {
+        linear->weight.zero_();
+      }
+    }
+    return;
+  }
+  const int64_t L = config_.num_layers;
+  if (qo_bank.defined()) {
+    // #1406: Q, K, V and MLP-up orthogonal; attention-out and MLP-down zero
+    // (its 1/sqrt(2L) scaling of them multiplies zeros). Same draw order.
+    for (int64_t i = 0; i < L; ++i) {
+      torch::nn::init::orthogonal_(qo_bank[i]);
+      qo_bank[L + i].zero_();
+      torch::nn::init::orthogonal_(kv_bank[i]);
+      torch::nn::init::orthogonal_(kv_bank[L + i]);
+      torch::nn::init::orthogonal_(mlp_up_bank[i]);
+      mlp_down_bank[i].zero_();
+    }
+  }
+  init_orthogonal_linears(/*scale_proj=*/config_.init_scheme == "orthogonal");
+}
+
+// The entries' pass over every linear module in registration order: zero the
+// marked output projections, make every matrix with both dims >= 64
+// orthogonal, and (#461/#456/#562) scale the ".proj" ones by 1/sqrt(2L).
+void GPTImpl::init_orthogonal_linears(bool scale_proj) {
+  const double proj_scale = 1.0 / std::sqrt(2.0 * static_cast<double>(config_.num_layers));
+  for (const auto& item : named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    torch::Tensor weight;
+    bool zero_init = false;
+    if (auto* casted = item.value()->as<CastedLinearImpl>()) {
+      weight = casted->weight;
+      zero_init = casted->zero_init;
+    } else if (auto* linear = item.value()->as<torch::nn::LinearImpl>()) {
+      weight = linear->weight;
+    } else {
+      continue;
+    }
+    if (zero_init) {
+      weight.zero_();
+    } else if (weight.size(0) >= 64 && weight.size(1) >= 64) {
+      torch::nn::init::orthogonal_(weight);
+      const auto& name = item.key();
+      const bool is_proj = name.ends_with(".proj") || name.find(".proj.") != std::string::npos;
+      if (scale_proj && is_proj) weight.mul_(proj_scale);
+    }
+  }
+}
+
+// A core serving n > 1 layers gets the mean of its uses' gradients, not the
+// sum (#461's hook); applied before any clipping or averaging.
+void GPTImpl::halve_shared_core_gradients() {
+  std::map<int64_t, int64_t> uses;
+  for (int64_t l = 0; l < config_.num_layers; ++l) ++uses[config_.core_of_layer(l)];
+  for (const auto& [core, n] : uses) {
+    if (n <= 1) continue;
+    const double scale = 1.0 / static_cast<double>(n);
+    for (auto& p : cores[core]->parameters()) {
+      p.register_hook([scale](const torch::Tensor& grad) { return grad * scale; });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Layer wiring
+
+LayerMatrices GPTImpl::layer_matrices(int64_t layer) {
+  if (qo_bank.defined()) {
+    const int64_t L = config_.num_layers;
+    return {qo_bank[layer],     kv_bank[layer],     kv_bank[L + layer],
+            qo_bank[L + layer], mlp_up_bank[layer], mlp_down_bank[layer]};
+  }
+  auto& a = attention(layer);
+  auto& m = mlp(layer);
+  return {a.c_q->weight,  a.c_k->weight, a.c_v->weight,
+          a.proj->weight, m.fc->weight,  m.proj->weight};
+}
+
+CausalSelfAttentionImpl& GPTImpl::attention(int64_t layer) {
+  if (cores) return *cores[config_.core_of_layer(layer)]->as<LayerCoreImpl>()->attn;
+  return *blocks[layer]->as<BlockImpl>()->attn;
+}
+
+MLPImpl& GPTImpl::mlp(int64_t layer) {
+  if (cores) return *cores[config_.core_of_layer(layer)]->as<LayerCoreImpl>()->mlp;
+  return *blocks[layer]->as<BlockImpl>()->mlp;
+}
+
+torch::Tensor GPTImpl::value_embedding_for(int64_t layer, const torch::Tensor& ve) {
+  auto it = std::find(ve_layers_.begin(), ve_layers_.end(), layer);
+  if (it == ve_layers_.end()) return {};
+  return ve * ve_layer_scales[it - ve_layers_.begin()].to(ve.scalar_type());
+}
+
+// ---------------------------------------------------------------------------
+// Forward
 
 torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trace) {
-  auto x = rms_norm(tok_emb(input_ids).to(compute_dtype_));
+  auto x = tok_emb(input_ids).to(compute_dtype_);
+  if (bigram) x = x + bigram(input_ids, compute_dtype_);
+  x = rms_norm(x);
+  if (smear) x = smear(x);
   const auto x0 = x;
   if (trace) trace->add("x0", x0);
+  const torch::Tensor ve = ve_shared ? ve_shared(input_ids, compute_dtype_) : torch::Tensor();
+  torch::Tensor v0;  // value-residual state: layer 0's values
+  auto run_layer = [&](int64_t layer, const std::string& name) {
+    const LayerMatrices matrices = layer_matrices(layer);
+    const LayerInputs in{&attention(layer), &mlp(layer), &matrices, value_embedding_for(layer, ve),
+                         &v0};
+    if (trace) trace->add(name + ".in", x);
+    x = blocks[layer]->as<BlockImpl>()->forward(x, x0, in, trace, name);
+    if (trace) trace->add(name + ".out", x);
+  };
   const int64_t n_enc = config_.num_encoder_layers();
   const int64_t n_dec = config_.num_decoder_layers();
   std::vector<torch::Tensor> skips;
-  auto run_block = [&](int64_t i) {
-    const std::string name = "blocks." + std::to_string(i);
-    if (trace) trace->add(name + ".in", x);
-    x = blocks[i]->as<BlockImpl>()->forward(x, x0, trace, name);
-    if (trace) trace->add(name + ".out", x);
-  };
   for (int64_t i = 0; i < n_enc; ++i) {
-    run_block(i);
+    run_layer(i, "blocks." + std::to_string(i));
     skips.push_back(x);
   }
-  for (int64_t i = 0; i < n_dec; ++i) {
+  for (int64_t j = 0; j < n_dec; ++j) {
     if (!skips.empty()) {
-      x = x + skip_weights[i].to(x.scalar_type()) * skips.back();
+      x = x + skip_weights[j].to(x.scalar_type()) * skips.back();
       skips.pop_back();
     }
-    run_block(n_enc + i);
+    run_layer(n_enc + j, "blocks." + std::to_string(n_enc + j));
+  }
+  const auto recur = config_.recur_layer_list();
+  for (size_t r = 0; r < recur.size(); ++r) {
+    run_layer(recur[r], "recur." + std::to_string(r) + ".blocks." + std::to_string(recur[r]));
   }
   x = rms_norm(x);
   if (trace) trace->add("final_norm_out", x);
@@ -196,9 +226,10 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
 
 torch::Tensor GPTImpl::softcapped_logits(const torch::Tensor& h) {
   const auto& head = config_.tie_embeddings ? tok_emb->weight : lm_head->weight;
-  auto z = torch::nn::functional::linear(h, head.to(h.scalar_type()));
+  auto z = casted_linear(h, head);
   const double cap = config_.logit_softcap;
-  return (cap * torch::tanh(z / cap)).to(torch::kFloat);
+  // Up-cast for the cross-entropy (bf16 -> fp32; fp64 stays fp64 for gradient checks).
+  return (cap * torch::tanh(z / cap)).to(at::promote_types(z.scalar_type(), torch::kFloat));
 }
 
 torch::Tensor GPTImpl::logits(const torch::Tensor& input_ids, ForwardTrace* trace) {

@@ -9,13 +9,26 @@ namespace pgolf {
 
 torch::Tensor newton_schulz5(const torch::Tensor& G, int64_t steps, torch::ScalarType dtype,
                              double eps) {
-  PGOLF_CHECK(G.dim() == 2, "newton_schulz5 expects a matrix, got {} dims", G.dim());
+  PGOLF_CHECK(G.dim() == 2 || G.dim() == 3,
+              "newton_schulz5 expects a matrix or a bank, got {} dims", G.dim());
   constexpr double a = 3.4445, b = -4.7750, c = 2.0315;
   auto X = G.to(dtype);
-  // Same op order as the reference: normalise in the working dtype, then
+  const bool transposed = G.size(-2) > G.size(-1);
+  if (G.dim() == 3) {
+    // #1406's batched form over a bank: one Frobenius norm per matrix and
+    // c * (A A) rather than (c A) A.
+    if (transposed) X = X.mT();
+    X = X / (X.norm(2, {-2, -1}, /*keepdim=*/true) + eps);
+    for (int64_t i = 0; i < steps; ++i) {
+      auto A = X.matmul(X.mT());
+      auto B = b * A + c * A.matmul(A);
+      X = a * X + B.matmul(X);
+    }
+    return transposed ? X.mT() : X;
+  }
+  // Same op order as the baseline: normalise in the working dtype, then
   // transpose tall matrices so X X^T is the small Gram matrix.
   X = X / (X.norm() + eps);
-  const bool transposed = G.size(0) > G.size(1);
   if (transposed) X = X.t();
   for (int64_t i = 0; i < steps; ++i) {
     auto A = X.mm(X.t());
@@ -28,7 +41,8 @@ torch::Tensor newton_schulz5(const torch::Tensor& G, int64_t steps, torch::Scala
 Muon::Muon(std::vector<torch::Tensor> params, MuonOptions options)
     : params_(std::move(params)), buffers_(params_.size()), options_(options) {
   for (const auto& p : params_) {
-    PGOLF_CHECK(p.dim() == 2, "Muon only optimises matrices, got a {}-dim parameter", p.dim());
+    PGOLF_CHECK(p.dim() == 2 || p.dim() == 3,
+                "Muon optimises matrices and banks of matrices, got a {}-dim parameter", p.dim());
   }
 }
 
@@ -45,7 +59,7 @@ void Muon::step(double lr, double momentum) {
     buf.mul_(momentum).add_(g);
     if (options_.nesterov) g = g.add(buf, momentum);
     auto update = newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
-    const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(0)) / p.size(1)));
+    const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(-2)) / p.size(-1)));
     update = (update * scale).to(torch::kBFloat16);
     p.add_(update.to(p.scalar_type()), -lr);
   }

@@ -15,9 +15,10 @@ Optimizers::AdamGroup Optimizers::make_adam(std::vector<torch::Tensor> params, d
 
 Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) {
   std::vector<torch::Tensor> tok, head, matrix, scalar;
+  const bool banked = model->config().weight_layout == "banks";
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {
     all_params_.push_back(item.value());
-    switch (param_group(item.key(), item.value())) {
+    switch (param_group(item.key(), item.value(), banked)) {
       case ParamGroup::kTokenEmbedding:
         tok.push_back(item.value());
         break;
@@ -32,7 +33,7 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
         break;
     }
   }
-  PGOLF_CHECK(tok.size() == 1, "model has no tok_emb.weight");
+  PGOLF_CHECK(!tok.empty(), "model has no tok_emb.weight");
   const double token_lr = model->config().tie_embeddings ? config.tied_embed_lr : config.embed_lr;
   adam_.push_back(make_adam(tok, token_lr));
   if (!head.empty()) adam_.push_back(make_adam(head, config.head_lr));

@@ -67,12 +67,15 @@ TEST(Int8Test, HandComputedPerTensor) {
 }
 
 TEST(Int8Test, ControlPatterns) {
-  EXPECT_EQ(kControlTensorPatterns.size(), 9u);
-  for (const char* name : {"blocks.0.attn_scale", "blocks.1.mlp_scale", "blocks.2.resid_mix",
-                           "blocks.3.attn.q_gain", "skip_weights", "x.skip_weight"}) {
+  EXPECT_EQ(kControlTensorPatterns.size(), 15u);  // the union of the entries' lists
+  for (const char* name :
+       {"blocks.0.attn_scale", "blocks.1.mlp_scale", "blocks.2.resid_mix", "blocks.3.attn.q_gain",
+        "skip_weights", "x.skip_weight", "smear.gate", "bigram.scale", "ve_layer_scales.0",
+        "ve_shared.scale", "blocks.0.attn.vr_lambda"}) {
     EXPECT_TRUE(is_control_tensor(name)) << name;
   }
-  for (const char* name : {"tok_emb.weight", "blocks.0.attn.c_q.weight", "lm_head.weight"}) {
+  for (const char* name : {"tok_emb.weight", "blocks.0.attn.c_q.weight", "lm_head.weight",
+                           "blocks.0.attn.attn_gate.weight", "bigram.proj.weight"}) {
     EXPECT_FALSE(is_control_tensor(name)) << name;
   }
 }

@@ -1,0 +1,108 @@
+#include "model/attention.h"
+
+#include <torch/nn/functional/linear.h>
+#include <torch/nn/functional/normalization.h>
+
+namespace pgolf {
+
+torch::Tensor exclusive_self_attention(const torch::Tensor& y, const torch::Tensor& v) {
+  const int64_t B = y.size(0), H = y.size(1), T = y.size(2), Dh = y.size(3);
+  const int64_t Hkv = v.size(1);
+  // Query head h reads KV head h / (H/Hkv): group the heads by KV head.
+  auto y_g = y.view({B, Hkv, H / Hkv, T, Dh});
+  namespace F = torch::nn::functional;
+  auto vn = F::normalize(v, F::NormalizeFuncOptions().dim(-1)).unsqueeze(2);
+  auto along = (y_g * vn).sum(-1, /*keepdim=*/true) * vn;
+  return (y_g - along).view({B, H, T, Dh});
+}
+
+CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config, bool own_matrices,
+                                                 bool use_xsa)
+    : num_heads_(config.num_heads),
+      num_kv_heads_(config.num_kv_heads),
+      head_dim_(config.head_dim()),
+      use_xsa_(use_xsa),
+      vr_mode_(config.value_residual ? config.value_residual_mode : ""),
+      rotary_(config.effective_rope_dims(), config.rope_base, config.rope_ntk_ref_len) {
+  const int64_t D = config.model_dim;
+  // Construction order = the reference's RNG draws (matrices, then the gate);
+  // own parameters come first in the state dict either way.
+  if (own_matrices) {
+    c_q = register_module("c_q", CastedLinear(D, D));
+    c_k = register_module("c_k", CastedLinear(D, config.kv_dim()));
+    c_v = register_module("c_v", CastedLinear(D, config.kv_dim()));
+    proj = register_module("proj", CastedLinear(D, D, /*zero_init=*/true));
+  }
+  q_gain = register_parameter("q_gain", torch::full({num_heads_}, config.qk_gain_init));
+  if (vr_mode_ == "sigmoid") vrl_alpha = register_parameter("vrl_alpha", torch::zeros({1}));
+  if (vr_mode_ == "lambda") vr_lambda = register_parameter("vr_lambda", torch::full({2}, 0.5));
+  if (config.gated_attention) {
+    attn_gate = register_module(
+        "attn_gate", torch::nn::Linear(torch::nn::LinearOptions(D, num_heads_).bias(true)));
+    torch::NoGradGuard no_grad;
+    attn_gate->weight.zero_();
+    attn_gate->bias.fill_(4.0);
+  }
+}
+
+torch::Tensor CausalSelfAttentionImpl::mix_value_residual(const torch::Tensor& v,
+                                                          torch::Tensor& v0) {
+  if (vr_mode_.empty()) return v;
+  const bool first = !v0.defined();
+  const auto raw = v;
+  torch::Tensor mixed = v;
+  if (vr_mode_ == "lambda") {
+    // #562: layer 0 scales by (l0 + l1) (identity at init); later layers
+    // blend l0 * v0 + l1 * v.
+    auto lam = vr_lambda.to(v.scalar_type());
+    mixed = first ? v * (lam[0] + lam[1]) : lam[0] * v0 + lam[1] * v;
+  } else if (!first) {
+    mixed = v + torch::sigmoid(vrl_alpha.to(v.scalar_type())) * v0;  // #1406
+  }
+  if (first) v0 = raw;
+  return mixed;
+}
+
+torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const LayerMatrices& w,
+                                               const torch::Tensor& ve, torch::Tensor& v0) {
+  const int64_t B = u.size(0), T = u.size(1), D = u.size(2);
+  auto q = casted_linear(u, w.wq).view({B, T, num_heads_, head_dim_}).transpose(1, 2);
+  auto k = casted_linear(u, w.wk).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
+  auto v = casted_linear(u, w.wv);
+  if (ve.defined()) v = v + ve;
+  v = mix_value_residual(v.view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2), v0);
+  q = rms_norm(q);
+  k = rms_norm(k);
+  auto [cos, sin] = rotary_.tables(T, u.device(), q.scalar_type());
+  q = apply_rotary(q, cos, sin);
+  k = apply_rotary(k, cos, sin);
+  q = q * q_gain.to(q.scalar_type()).view({1, num_heads_, 1, 1});
+  auto y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                            /*is_causal=*/true, /*scale=*/std::nullopt,
+                                            /*enable_gqa=*/num_kv_heads_ != num_heads_);
+  if (use_xsa_) y = exclusive_self_attention(y, v);
+  if (attn_gate) {
+    const auto dtype = u.scalar_type();
+    auto gate = torch::sigmoid(torch::nn::functional::linear(  // (B, T, H)
+        u, attn_gate->weight.to(dtype), attn_gate->bias.to(dtype)));
+    y = y * gate.transpose(1, 2).unsqueeze(-1);  // (B, H, T, 1)
+  }
+  y = y.transpose(1, 2).contiguous().view({B, T, D});
+  return casted_linear(y, w.wo);
+}
+
+MLPImpl::MLPImpl(const ModelConfig& config, bool own_matrices) : leaky_slope_(config.leaky_slope) {
+  if (own_matrices) {
+    fc = register_module("fc", CastedLinear(config.model_dim, config.mlp_hidden()));
+    proj = register_module("proj",
+                           CastedLinear(config.mlp_hidden(), config.model_dim, /*zero_init=*/true));
+  }
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w) {
+  auto h = casted_linear(u, w.w_up);
+  h = leaky_slope_ > 0 ? torch::leaky_relu(h, leaky_slope_) : torch::relu(h);
+  return casted_linear(h.square(), w.w_down);
+}
+
+}  // namespace pgolf

@@ -1,0 +1,47 @@
+#include "model/block.h"
+
+#include <cmath>
+
+namespace pgolf {
+
+LayerCoreImpl::LayerCoreImpl(const ModelConfig& config, bool use_xsa) {
+  attn = register_module("attn", CausalSelfAttention(config, /*own_matrices=*/true, use_xsa));
+  mlp = register_module("mlp", MLP(config, /*own_matrices=*/true));
+}
+
+BlockImpl::BlockImpl(const ModelConfig& config, int64_t layer, bool owns_core, bool own_matrices,
+                     bool use_xsa)
+    : ln_scale_(config.ln_scale ? 1.0 / std::sqrt(static_cast<double>(layer + 1)) : 1.0) {
+  const int64_t D = config.model_dim;
+  // The reference builds attn and mlp first (their RNG draws), then these.
+  if (owns_core) {
+    attn = register_module("attn", CausalSelfAttention(config, own_matrices, use_xsa));
+    mlp = register_module("mlp", MLP(config, own_matrices));
+  }
+  attn_scale = register_parameter("attn_scale", torch::ones({D}));
+  mlp_scale = register_parameter("mlp_scale", torch::ones({D}));
+  resid_mix = register_parameter("resid_mix", torch::stack({torch::ones({D}), torch::zeros({D})}));
+}
+
+torch::Tensor BlockImpl::normed_input(const torch::Tensor& x) const {
+  return ln_scale_ == 1.0 ? rms_norm(x) : rms_norm(x) * ln_scale_;
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& x0,
+                                 const LayerInputs& in, ForwardTrace* trace,
+                                 const std::string& name) {
+  const auto dtype = x_in.scalar_type();
+  auto mix = resid_mix.to(dtype);
+  auto x = mix[0] * x_in + mix[1] * x0;
+  auto attn_out = in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0);
+  x = x + attn_scale.to(dtype) * attn_out;
+  auto mlp_out = in.mlp->forward(normed_input(x), *in.matrices);
+  x = x + mlp_scale.to(dtype) * mlp_out;
+  if (trace) {
+    trace->add(name + ".attn_out", attn_out);
+    trace->add(name + ".mlp_out", mlp_out);
+  }
+  return x;
+}
+
+}  // namespace pgolf

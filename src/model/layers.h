@@ -1,0 +1,33 @@
+// Building blocks shared by every layer of the GPT (spec model-and-training §1):
+// the weight-less RMSNorm and the reference's CastedLinear.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+namespace pgolf {
+
+// Weight-less RMSNorm over the last dim with eps = machine epsilon of the
+// dtype (PyTorch's default when eps is None); computes in fp32 for
+// low-precision inputs.
+torch::Tensor rms_norm(const torch::Tensor& x);
+
+// x @ w^T with w cast to x's dtype: how every fp32 master matrix is used under
+// the reference's bf16 autocast.
+torch::Tensor casted_linear(const torch::Tensor& x, const torch::Tensor& w);
+
+// Linear layer without bias whose fp32 weight is cast to the input's dtype at
+// use (the reference's CastedLinear). Construction draws nn.Linear's default
+// init, so a seeded generator reproduces the reference's draw sequence.
+class CastedLinearImpl : public torch::nn::Module {
+ public:
+  CastedLinearImpl(int64_t in_features, int64_t out_features, bool zero_init = false);
+  torch::Tensor forward(const torch::Tensor& x) { return casted_linear(x, weight); }
+
+  torch::Tensor weight;
+  // The reference's `_zero_init` mark: output projections start at zero.
+  bool zero_init = false;
+};
+TORCH_MODULE(CastedLinear);
+
+}  // namespace pgolf
