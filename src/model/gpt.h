@@ -40,8 +40,9 @@ namespace pgolf {
 class GPTImpl : public torch::nn::Module {
  public:
   // Builds and initialises the model as the reference does, drawing from the
-  // default generator in the reference's order (seed it with
-  // torch::manual_seed first).
+  // default generator in the reference's order and rounding to bf16 as its
+  // main() does (seed it with torch::manual_seed first): the same seed gives
+  // the reference's initial weights bit for bit.
   explicit GPTImpl(const ModelConfig& config);
 
   // Final-normed hidden states, (B, T, D) in the compute dtype.
@@ -77,6 +78,7 @@ class GPTImpl : public torch::nn::Module {
  private:
   void init_weights();
   void init_orthogonal_linears(bool scale_proj);
+  void round_to_bf16_like_the_reference();
   void halve_shared_core_gradients();
   torch::Tensor value_embedding_for(int64_t layer, const torch::Tensor& ve);
   torch::Tensor softcapped_logits(const torch::Tensor& hidden);

@@ -295,10 +295,11 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
 
   load_state_dict(s.model, dequantize(loaded.model));
   summary.roundtrip = validate();
-  log.print(fmt::format(
-      "final_int8_zlib_roundtrip val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms",
-      summary.roundtrip.val_loss, summary.roundtrip.val_bpb, 1000.0 * summary.roundtrip.seconds));
-  log.print(fmt::format("final_int8_zlib_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
+  // The reference's names (final_int8_zlib_roundtrip for its zlib export).
+  log.print(fmt::format("final_int8_{}_roundtrip val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms",
+                        codec, summary.roundtrip.val_loss, summary.roundtrip.val_bpb,
+                        1000.0 * summary.roundtrip.seconds));
+  log.print(fmt::format("final_int8_{}_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}", codec,
                         summary.roundtrip.val_loss, summary.roundtrip.val_bpb));
 
   nlohmann::json results = {{"preset", config.preset},

@@ -95,6 +95,58 @@ TEST(EndToEnd, TrainExportEvaluateOnSharedData) {
   EXPECT_EQ(std::count(tsv.begin(), tsv.end(), '\n'), 16384 + 1);  // header + one per target
 }
 
+// Each entry's preset, shrunk (5 layers of width 64; its techniques, layout
+// and recipe kept), trains, exports and evaluates end to end.
+class EntryEndToEnd : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EntryEndToEnd, TrainsExportsAndEvaluates) {
+  PGOLF_REQUIRE_SHARED();
+  testing::ScratchDir scratch;
+  const auto data = testing::shared_dir() / "data";
+  Config c = tiny_run_config(data, scratch.path());
+  const Config entry = preset(GetParam());
+  c.preset = entry.preset;
+  c.model = entry.model;
+  c.model.num_layers = 5;
+  c.model.model_dim = 64;
+  c.model.num_heads = 4;
+  c.model.num_kv_heads = 2;
+  c.model.xsa_last_n = std::min<int64_t>(c.model.xsa_last_n, 2);
+  if (c.model.weight_layout == "cores" && c.model.unique_layers > 0) c.model.unique_layers = 4;
+  if (!c.model.recur_layers.empty()) c.model.recur_layers = "1,2";
+  c.model.ve_layers = "3,4";
+  c.train = entry.train;
+  c.train.train_seq_len = 64;
+  c.train.train_batch_tokens = 2048;
+  c.train.grad_accum_steps = 1;
+  c.train.iterations = 40;
+  c.train.warmdown_iters = 10;
+  c.train.max_wallclock_seconds = 0;
+  c.train.val_loss_every = 0;
+  c.train.warmup_steps = 0;
+  c.train.muon_momentum_warmup_steps = 20;
+  c.train.muon_ns_bf16 = false;
+  c.quant.compressor = entry.quant.compressor;
+  c.validate();
+  const auto run_dir = prepare_run_dir(c);
+  const TrainSummary summary = train(c, run_dir);
+  EXPECT_EQ(summary.steps, 40);
+  EXPECT_LT(summary.pre_export.val_loss, 6.3);  // learned from ln(1024) = 6.93
+  EXPECT_NEAR(summary.roundtrip.val_loss, summary.pre_export.val_loss, 0.03);
+  const testing::CliRun eval = testing::run_pgolf(
+      "eval " + (run_dir / "final_model.int8.pgolf").string() + " --val '" +
+      (data / "shards" / "fineweb_val_*.bin").string() + "' --tokenizer " +
+      testing::official_tokenizer().string() + " --val-max-tokens 16384 --quiet 1");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find(fmt::format("val_loss:{:.8f} val_bpb:{:.8f}",
+                                         summary.roundtrip.val_loss, summary.roundtrip.val_bpb)),
+            std::string::npos)
+      << eval.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Entries, EntryEndToEnd,
+                         ::testing::Values("pr1406", "pr461", "pr456", "pr562"));
+
 // Twenty steps of the real training step from a fixed seed.
 std::vector<double> first_losses(const std::string& glob, int steps) {
   Config c = tiny_model(preset("cpu"));

@@ -3,6 +3,9 @@
 // logits every entry starts from.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <map>
+
 #include "config/presets.h"
 #include "model/gpt.h"
 #include "model/weights.h"
@@ -54,6 +57,42 @@ INSTANTIATE_TEST_SUITE_P(Entries, EntryPreset,
                                            EntryExpectation{"pr562", 24'509'621, 136}),
                          [](const auto& info) { return std::string(info.param.preset); });
 
+// The last values of tensors drawn early and late in construction, read from
+// the reference scripts' own initial state dicts (bench/reference/entry_model.py
+// --save-init, seed of each entry): same draws, same order, same bf16 rounding.
+TEST(EntryPresets, InitialWeightsAreTheReferenceDraws) {
+  struct Probe {
+    const char* preset;
+    const char* tensor;
+    std::array<double, 3> last;
+  };
+  const Probe probes[] = {
+      {"pr1406", "bigram.proj.weight", {0.0174560546875, -0.006591796875, -0.03662109375}},
+      {"pr1406", "ve_shared.embed.weight", {0.016845703125, 0.002410888671875, 0.00994873046875}},
+      {"pr1406", "tok_emb.weight", {0.004150390625, -0.0004138946533203125, -0.00372314453125}},
+      {"pr461", "cores.9.mlp.fc.weight", {-0.0260009765625, -0.01611328125, -0.040283203125}},
+      {"pr461", "ve_shared.proj.weight", {0.0025177001953125, 0.01397705078125, -0.01373291015625}},
+      {"pr562", "blocks.0.attn.c_q.weight", {0.026611328125, -0.06494140625, 0.0556640625}},
+      {"baseline",
+       "blocks.8.mlp.fc.weight",
+       {-0.0079345703125, 0.02880859375, -0.00016021728515625}},
+  };
+  std::map<std::string, StateDict> models;
+  for (const auto& probe : probes) {
+    if (!models.count(probe.preset)) {
+      const Config config = preset(probe.preset);
+      torch::manual_seed(config.train.seed);
+      GPT model(config.model);
+      models[probe.preset] = state_dict(model);
+    }
+    const auto flat = find_tensor(models[probe.preset], probe.tensor).reshape({-1});
+    for (int64_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(flat[flat.numel() - 3 + i].item<double>(), probe.last[i])
+          << probe.preset << " " << probe.tensor;
+    }
+  }
+}
+
 TEST(EntryPresets, Pr1406StateDictLayout) {
   const Config config = preset("pr1406");
   GPT model(config.model);
@@ -69,17 +108,17 @@ TEST(EntryPresets, Pr1406StateDictLayout) {
   EXPECT_EQ(shape("ve_layer_scales.1"), (std::vector<int64_t>{1}));
   EXPECT_EQ(shape("blocks.10.attn.q_gain"), (std::vector<int64_t>{8}));
   EXPECT_EQ(find_tensor(sd, "blocks.3.attn.q_gain")[0].item<double>(), 5.0);
-  // Bank init: Q, K, V, up orthogonal; out and down zero.
+  // Bank init: Q, K, V, up orthogonal (to bf16 rounding); out and down zero.
   auto q = find_tensor(sd, "qo_bank")[3];
-  EXPECT_TRUE(torch::allclose(q.mm(q.t()), torch::eye(512), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(q.mm(q.t()), torch::eye(512), 0, 2e-2));
   EXPECT_EQ(find_tensor(sd, "qo_bank")[14].abs().max().item<double>(), 0.0);
   EXPECT_EQ(find_tensor(sd, "mlp_down_bank").abs().max().item<double>(), 0.0);
   // #1406 does not scale the small projections; #461 does (by 1/sqrt(22)).
   auto p = find_tensor(sd, "bigram.proj.weight");
-  EXPECT_TRUE(torch::allclose(p.t().mm(p), torch::eye(128), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(p.t().mm(p), torch::eye(128), 0, 2e-2));
   GPT other(preset("pr461").model);
   auto p461 = find_tensor(state_dict(other), "bigram.proj.weight");
-  EXPECT_TRUE(torch::allclose(p461.t().mm(p461), torch::eye(128) / 22.0, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(p461.t().mm(p461), torch::eye(128) / 22.0, 0, 1e-3));
 }
 
 TEST(EntryPresets, Pr461SharesCoreZeroWithLayerTen) {
