@@ -46,6 +46,13 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
     fail("{}: fsync failed", tmp.string());
   }
   std::filesystem::rename(tmp, path);
+  // Make the rename itself durable: fsync the folder that holds the entry.
+  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
 }
 
 std::vector<std::filesystem::path> glob_files(const std::string& pattern) {

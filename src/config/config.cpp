@@ -178,6 +178,16 @@ void TrainConfig::validate() const {
   PGOLF_CHECK(beta2 >= 0 && beta2 < 1, "BETA2={} must be in [0, 1)", beta2);
   PGOLF_CHECK(adam_eps > 0, "ADAM_EPS={} must be positive", adam_eps);
   PGOLF_CHECK(grad_clip_norm >= 0, "GRAD_CLIP_NORM={} must be >= 0", grad_clip_norm);
+  PGOLF_CHECK(muon_wd >= 0 && adam_wd >= 0, "MUON_WD={} and ADAM_WD={} must be >= 0", muon_wd,
+              adam_wd);
+  PGOLF_CHECK(ema_decay > 0 && ema_decay < 1, "EMA_DECAY={} must be in (0, 1)", ema_decay);
+  PGOLF_CHECK(swa_every > 0, "SWA_EVERY={} must be positive", swa_every);
+  PGOLF_CHECK(swa_start_frac >= 0 && swa_start_frac <= 1, "SWA_START_FRAC={} must be in [0, 1]",
+              swa_start_frac);
+  PGOLF_CHECK(qat_bits == 5 || qat_bits == 6, "QAT_BITS={} must be 5 or 6", qat_bits);
+  PGOLF_CHECK(qat_threshold >= 0 && qat_threshold <= 1, "QAT_THRESHOLD={} must be in [0, 1]",
+              qat_threshold);
+  PGOLF_CHECK(checkpoint_every >= 0, "CHECKPOINT_EVERY={} must be >= 0", checkpoint_every);
 }
 
 void EvalConfig::validate() const {

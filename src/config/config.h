@@ -121,6 +121,23 @@ struct TrainConfig {
   double adam_eps = 1e-8;
   double grad_clip_norm = 0.0;
 
+  // The entries' recipe (spec §4.4-4.12); all off in the baseline.
+  double muon_wd = 0.0;      // decoupled: W <- W (1 - lr*wd) before the Muon update
+  double adam_wd = 0.0;      // AdamW decay of the tok and scalar groups
+  bool muon_eq_r = false;    // MuonEq-R: row-normalise the update before Newton-Schulz
+  bool ema_enabled = false;  // fp32 shadow e <- d e + (1-d) w after every step
+  double ema_decay = 0.997;
+  bool swa_enabled = false;  // average the weights every SWA_EVERY steps once s < SWA_START_FRAC
+  int64_t swa_every = 50;
+  double swa_start_frac = 0.2;
+  bool swa_apply = true;  // #1406 collects SWA but exports the EMA: SWA_APPLY=0
+  bool late_qat = false;  // fake-quantise matrices (STE) once s < QAT_THRESHOLD
+  double qat_threshold = 0.1;
+  int64_t qat_bits = 6;           // 6 (codes -32..31) or 5 (ALL_INT5 of #461: -16..15)
+  bool qat_all_matrices = false;  // also the banks (#1406 fake-quantises only its CastedLinears)
+  bool qat_match_export = true;   // the export's per-row scale rule (0: the scripts' 1/q floor)
+  int64_t checkpoint_every = 0;   // write a checkpoint every N steps (0: only at the end)
+
   int64_t resolved_grad_accum(int64_t world_size) const;
   void validate() const;
 };

@@ -162,16 +162,28 @@ void GPTImpl::halve_shared_core_gradients() {
 // ---------------------------------------------------------------------------
 // Layer wiring
 
+void GPTImpl::set_qat(const FakeQuantSpec& spec, bool include_banks) {
+  qat_ = spec;
+  qat_banks_ = include_banks;
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* linear = module->as<CastedLinearImpl>()) linear->qat = spec;
+  }
+}
+
 LayerMatrices GPTImpl::layer_matrices(int64_t layer) {
   if (qo_bank.defined()) {
     const int64_t L = config_.num_layers;
-    return {qo_bank[layer],     kv_bank[layer],     kv_bank[L + layer],
-            qo_bank[L + layer], mlp_up_bank[layer], mlp_down_bank[layer]};
+    LayerMatrices w{qo_bank[layer],     kv_bank[layer],     kv_bank[L + layer],
+                    qo_bank[L + layer], mlp_up_bank[layer], mlp_down_bank[layer]};
+    if (qat_banks_ && qat_.active() && is_training()) {
+      for (auto* t : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_up, &w.w_down}) *t = fake_quantize(*t, qat_);
+    }
+    return w;
   }
   auto& a = attention(layer);
   auto& m = mlp(layer);
-  return {a.c_q->weight,  a.c_k->weight, a.c_v->weight,
-          a.proj->weight, m.fc->weight,  m.proj->weight};
+  return {a.c_q->effective_weight(),  a.c_k->effective_weight(), a.c_v->effective_weight(),
+          a.proj->effective_weight(), m.fc->effective_weight(),  m.proj->effective_weight()};
 }
 
 CausalSelfAttentionImpl& GPTImpl::attention(int64_t layer) {
@@ -234,7 +246,7 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
 }
 
 torch::Tensor GPTImpl::softcapped_logits(const torch::Tensor& h) {
-  const auto& head = config_.tie_embeddings ? tok_emb->weight : lm_head->weight;
+  const auto head = config_.tie_embeddings ? tok_emb->weight : lm_head->effective_weight();
   auto z = casted_linear(h, head);
   const double cap = config_.logit_softcap;
   // Up-cast for the cross-entropy (bf16 -> fp32; fp64 stays fp64 for gradient checks).

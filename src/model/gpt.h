@@ -55,6 +55,10 @@ class GPTImpl : public torch::nn::Module {
   torch::Tensor token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids);
 
   void set_compute_dtype(torch::ScalarType dtype) { compute_dtype_ = dtype; }
+  // Late QAT: every CastedLinear (and with include_banks the banks) uses
+  // fake-quantised weights in training mode; spec.qmax = 0 turns it off.
+  void set_qat(const FakeQuantSpec& spec, bool include_banks);
+  bool qat_active() const { return qat_.active(); }
   torch::ScalarType compute_dtype() const { return compute_dtype_; }
   const ModelConfig& config() const { return config_; }
 
@@ -84,6 +88,8 @@ class GPTImpl : public torch::nn::Module {
   torch::Tensor softcapped_logits(const torch::Tensor& hidden);
 
   ModelConfig config_;
+  FakeQuantSpec qat_;
+  bool qat_banks_ = false;
   std::vector<int64_t> ve_layers_;
   torch::ScalarType compute_dtype_ = torch::kFloat;
 };

@@ -5,6 +5,8 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include "quant/fake_quant.h"
+
 namespace pgolf {
 
 // Weight-less RMSNorm over the last dim with eps = machine epsilon of the
@@ -22,11 +24,16 @@ torch::Tensor casted_linear(const torch::Tensor& x, const torch::Tensor& w);
 class CastedLinearImpl : public torch::nn::Module {
  public:
   CastedLinearImpl(int64_t in_features, int64_t out_features, bool zero_init = false);
-  torch::Tensor forward(const torch::Tensor& x) { return casted_linear(x, weight); }
+  torch::Tensor forward(const torch::Tensor& x) { return casted_linear(x, effective_weight()); }
+  // The weight the forward uses: fake-quantised during late QAT in training mode.
+  torch::Tensor effective_weight() {
+    return qat.active() && is_training() ? fake_quantize(weight, qat) : weight;
+  }
 
   torch::Tensor weight;
   // The reference's `_zero_init` mark: output projections start at zero.
   bool zero_init = false;
+  FakeQuantSpec qat;  // set by GPTImpl::set_qat
 };
 TORCH_MODULE(CastedLinear);
 

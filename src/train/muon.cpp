@@ -58,9 +58,14 @@ void Muon::step(double lr, double momentum) {
     if (!buf.defined()) buf = torch::zeros_like(g);
     buf.mul_(momentum).add_(g);
     if (options_.nesterov) g = g.add(buf, momentum);
+    if (options_.row_normalize) {
+      g = g /
+          g.to(torch::kFloat).norm(2, {-1}, /*keepdim=*/true).clamp_min(1e-7).to(g.scalar_type());
+    }
     auto update = newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
     const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(-2)) / p.size(-1)));
     update = (update * scale).to(torch::kBFloat16);
+    if (options_.weight_decay > 0) p.mul_(1.0 - lr * options_.weight_decay);
     p.add_(update.to(p.scalar_type()), -lr);
   }
 }

@@ -1,9 +1,10 @@
 // Muon: momentum + Nesterov, then the update is orthogonalised by a quintic
 // Newton-Schulz iteration (spec model-and-training §4.4; the reference's Muon).
 //
-// Per matrix W with gradient G, momentum mu, learning rate lr:
-//   B <- mu*B + G;  U <- G + mu*B;  O <- NS5(U) * sqrt(max(1, rows/cols))
-//   W <- W - lr * bf16(O)
+// Per matrix (or bank of matrices) W with gradient G, momentum mu, learning
+// rate lr, weight decay wd:
+//   B <- mu*B + G;  U <- G + mu*B;  [MuonEq-R: U rows normalised]
+//   O <- NS5(U) * sqrt(max(1, rows/cols));  W <- W (1 - lr wd);  W <- W - lr * bf16(O)
 // The update passes through a bf16 buffer, as in the reference (its flat
 // all-reduce buffer), whether Newton-Schulz itself runs in bf16 or fp32.
 #pragma once
@@ -24,6 +25,8 @@ struct MuonOptions {
   int64_t backend_steps = 5;
   bool nesterov = true;
   torch::ScalarType ns_dtype = torch::kBFloat16;
+  double weight_decay = 0.0;   // decoupled: W <- W (1 - lr wd) before the update (§4.4)
+  bool row_normalize = false;  // MuonEq-R: U rows / max(|row|, 1e-7) before Newton-Schulz
 };
 
 class Muon {

@@ -5,12 +5,14 @@
 
 namespace pgolf {
 
-Optimizers::AdamGroup Optimizers::make_adam(std::vector<torch::Tensor> params, double lr) const {
-  auto options = torch::optim::AdamOptions(lr)
+Optimizers::AdamGroup Optimizers::make_adam(std::vector<torch::Tensor> params, double lr,
+                                            double weight_decay) const {
+  auto options = torch::optim::AdamWOptions(lr)
                      .betas({config_.beta1, config_.beta2})
                      .eps(config_.adam_eps)
-                     .weight_decay(0.0);
-  return AdamGroup{std::make_unique<torch::optim::Adam>(std::move(params), options), lr};
+                     .weight_decay(weight_decay);
+  return AdamGroup{std::make_unique<torch::optim::AdamW>(std::move(params), options), lr,
+                   weight_decay};
 }
 
 Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) {
@@ -35,12 +37,14 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
   }
   PGOLF_CHECK(!tok.empty(), "model has no tok_emb.weight");
   const double token_lr = model->config().tie_embeddings ? config.tied_embed_lr : config.embed_lr;
-  adam_.push_back(make_adam(tok, token_lr));
-  if (!head.empty()) adam_.push_back(make_adam(head, config.head_lr));
-  adam_.push_back(make_adam(scalar, config.scalar_lr));
+  adam_.push_back(make_adam(tok, token_lr, config.adam_wd));
+  if (!head.empty()) adam_.push_back(make_adam(head, config.head_lr, 0.0));
+  adam_.push_back(make_adam(scalar, config.scalar_lr, config.adam_wd));
   MuonOptions muon_options;
   muon_options.backend_steps = config.muon_backend_steps;
   muon_options.ns_dtype = config.muon_ns_bf16 ? torch::kBFloat16 : torch::kFloat;
+  muon_options.weight_decay = config.muon_wd;
+  muon_options.row_normalize = config.muon_eq_r;
   muon_ = std::make_unique<Muon>(matrix, muon_options);
   muon_base_lr_ = muon_lr_ = config.matrix_lr;
   muon_momentum_ = config.muon_momentum;
@@ -49,7 +53,7 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
 void Optimizers::set_lr_scale(double scale) {
   for (auto& group : adam_) {
     for (auto& param_group : group.optimizer->param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(param_group.options()).lr(group.base_lr * scale);
+      static_cast<torch::optim::AdamWOptions&>(param_group.options()).lr(group.base_lr * scale);
     }
   }
   muon_lr_ = muon_base_lr_ * scale;
@@ -67,13 +71,13 @@ void Optimizers::zero_grad() {
 void Optimizers::reset_state() {
   for (auto& group : adam_) {
     auto params = group.optimizer->param_groups().front().params();
-    group = make_adam(params, group.base_lr);
+    group = make_adam(params, group.base_lr, group.weight_decay);
   }
   muon_->reset_state();
 }
 
-std::vector<torch::optim::Adam*> Optimizers::adams() {
-  std::vector<torch::optim::Adam*> out;
+std::vector<torch::optim::AdamW*> Optimizers::adams() {
+  std::vector<torch::optim::AdamW*> out;
   for (auto& group : adam_) out.push_back(group.optimizer.get());
   return out;
 }

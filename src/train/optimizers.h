@@ -1,9 +1,10 @@
-// The baseline's optimizer split (train_gpt.py): Adam for the token embedding,
-// Muon for block matrices, Adam for scalars/control tensors, and Adam for an
-// untied head. Every group's LR is base_lr * s each step (train/schedule.h).
+// The optimizer split (spec §4.3; model/param_groups.h): AdamW for the
+// embedding tables, Muon for the matrices, AdamW for scalars/control tensors,
+// Adam for an untied head. Every group's LR is base_lr * s each step
+// (train/schedule.h); decoupled weight decay ADAM_WD / MUON_WD uses that LR.
 #pragma once
 
-#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 
 #include <memory>
 #include <vector>
@@ -26,15 +27,16 @@ class Optimizers {
   void reset_state();
 
   Muon& muon() { return *muon_; }
-  std::vector<torch::optim::Adam*> adams();
+  std::vector<torch::optim::AdamW*> adams();
   double muon_lr() const { return muon_lr_; }
 
  private:
   struct AdamGroup {
-    std::unique_ptr<torch::optim::Adam> optimizer;
+    std::unique_ptr<torch::optim::AdamW> optimizer;
     double base_lr;
+    double weight_decay;
   };
-  AdamGroup make_adam(std::vector<torch::Tensor> params, double lr) const;
+  AdamGroup make_adam(std::vector<torch::Tensor> params, double lr, double weight_decay) const;
 
   TrainConfig config_;
   std::vector<AdamGroup> adam_;  // tok, [head], scalar: the reference's step order

@@ -18,6 +18,8 @@
 #include "io/safetensors.h"
 #include "model/weights.h"
 #include "quant/int8.h"
+#include "train/averaging.h"
+#include "train/checkpoint.h"
 #include "train/schedule.h"
 
 namespace pgolf {
@@ -99,11 +101,11 @@ torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& 
   return train_loss;
 }
 
-TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
+TrainSummary train(const Config& config, const std::filesystem::path& run_dir, bool resume) {
   const TrainConfig& tc = config.train;
   RunLog log(run_dir / "train.log", /*master=*/true);
   MetricsLog metrics(run_dir / "metrics.jsonl", /*master=*/true);
-  write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
+  if (!resume) write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
   log.file_only(describe(config));
 
   Setup s;
@@ -167,7 +169,7 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
 
   // Warm-up: the reference runs these steps to compile, then restores the
   // initial weights and optimizer state and restarts the data stream.
-  if (tc.warmup_steps > 0) {
+  if (!resume && tc.warmup_steps > 0) {
     StateDict initial;
     for (auto& [name, t] : state_dict(s.model)) initial.emplace_back(name, t.clone());
     for (int64_t i = 0; i < tc.warmup_steps; ++i) {
@@ -184,17 +186,44 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
         config.data.train_glob(), config.model.vocab_size, s.rank, s.world_size);
   }
 
+  // The recipe's state: weight averages (initialised from the weights
+  // training starts from) and the late-QAT switch.
+  const auto params = s.model->parameters();
+  std::unique_ptr<Ema> ema;
+  if (tc.ema_enabled) ema = std::make_unique<Ema>(params, tc.ema_decay);
+  std::unique_ptr<Swa> swa;
+  if (tc.swa_enabled) swa = std::make_unique<Swa>(tc.swa_every, tc.swa_start_frac);
+  const FakeQuantSpec qat_spec{tc.qat_bits == 5 ? 15 : 31, tc.qat_match_export};
+  bool qat_on = false;
+  const CheckpointParts parts{&s.model, &optimizers, ema.get(), swa.get()};
+
   // ---------------------------------------------------------------------------
   // Main loop: the reference's control flow, step by step.
   TrainSummary summary;
   summary.run_dir = run_dir;
   double training_time_ms = 0;
   std::optional<int64_t> stop_after_step;
+  int64_t step = 0;
+  const auto checkpoint_path = run_dir / kCheckpointFile;
+  auto checkpoint = [&] {
+    save_checkpoint(checkpoint_path, config, parts,
+                    {step, training_time_ms, loader->position(), qat_on, stop_after_step});
+  };
+  if (resume) {
+    const TrainingProgress restored = load_checkpoint(checkpoint_path, config, parts);
+    step = restored.step;
+    training_time_ms = restored.training_time_ms;
+    stop_after_step = restored.stop_after_step;
+    loader->seek(restored.data);
+    qat_on = restored.qat_on;
+    if (qat_on) s.model->set_qat(qat_spec, tc.qat_all_matrices);
+    log.print(fmt::format("resumed: step:{} train_time:{:.0f}ms from {}", step, training_time_ms,
+                          checkpoint_path.string()));
+  }
   const double max_wallclock_ms = 1000.0 * tc.max_wallclock_seconds;
   Progress progress("train", tc.iterations, "steps", config.runtime.quiet);
   synchronize(s.device);
   auto t0 = Clock::now();
-  int64_t step = 0;
   while (true) {
     const bool last_step = step == tc.iterations || (stop_after_step && step >= *stop_after_step);
     const bool should_validate =
@@ -227,9 +256,19 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
     const double elapsed_ms = training_time_ms + ms_since(t0);
     const double scale = lr_multiplier(tc, step, elapsed_ms);
     const double momentum = muon_momentum_at(tc, step);
+    if (tc.late_qat && !qat_on && scale < tc.qat_threshold) {
+      qat_on = true;
+      s.model->set_qat(qat_spec, tc.qat_all_matrices);
+      log.print(fmt::format("late_qat:enabled step:{} scale:{:.4f}", step, scale));
+    }
     auto train_loss =
         train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, scale, momentum);
+    if (ema) ema->update(params);
     ++step;
+    if (swa && swa->due(step, scale)) {
+      swa->collect(params);
+      if (swa->count() == 1) log.print(fmt::format("swa:start step:{}", step));
+    }
 
     const double approx_ms = training_time_ms + ms_since(t0);
     const bool log_train =
@@ -259,10 +298,36 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir) {
     if (!stop_after_step && max_wallclock_ms > 0 && approx_ms >= max_wallclock_ms) {
       stop_after_step = step;
     }
+    if (tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) {
+      synchronize(s.device);
+      training_time_ms += ms_since(t0);  // the clock pauses while the checkpoint is written
+      checkpoint();
+      t0 = Clock::now();
+    }
   }
   progress.finish();
   summary.steps = step;
   summary.train_time_ms = training_time_ms;
+  checkpoint();
+
+  // The weights the entry exports: its EMA (#1406), else its SWA mean
+  // (#461/#456/#562); evaluated again so the quantisation gap is measured
+  // from what is exported. Late QAT is switched off before export.
+  if (qat_on) s.model->set_qat(FakeQuantSpec{}, false);
+  std::string averaged;
+  if (ema) {
+    ema->apply_to(params);
+    averaged = "ema";
+  } else if (swa && tc.swa_apply && swa->count() > 1) {
+    swa->apply_to(params);
+    averaged = fmt::format("swa({} checkpoints)", swa->count());
+  }
+  if (!averaged.empty()) {
+    summary.pre_export = validate();
+    log.print(fmt::format("post_{} val_loss:{:.4f} val_bpb:{:.4f}", averaged.substr(0, 3),
+                          summary.pre_export.val_loss, summary.pre_export.val_bpb));
+    log.print(fmt::format("weights:{} applied", averaged));
+  }
 
   // ---------------------------------------------------------------------------
   // Export: fp32 weights, then the int8 artifact, then evaluate what the

@@ -2,13 +2,16 @@
 //
 //   set-up: device, seed, tokenizer + byte tables, validation stream, model,
 //           optimizers; warm-up steps that are then reverted
-//   loop:   [validate] -> lr scale s -> A micro-steps (forward, backward of
-//           loss/A) -> momentum, lrs -> [clip] -> step -> log -> wall-clock check
+//   loop:   [validate] -> lr scale s [-> late QAT on] -> A micro-steps
+//           (forward, backward of loss/A) -> momentum, lrs -> [clip] -> step
+//           -> [EMA] -> [SWA] -> log -> wall-clock check -> [checkpoint]
+//   after:  checkpoint; export the EMA or the SWA mean where the entry does
 //   export: fp32 safetensors, int8 + compression artifact, size report, and
 //           validation of the round-tripped artifact
 //
 // Everything goes into a run folder: config.json, train.log, metrics.jsonl,
-// final_model.safetensors, final_model.int8.pgolf, results.json.
+// final_model.safetensors, final_model.int8.pgolf, results.json, and
+// checkpoint.safetensors (train/checkpoint.h) for --resume.
 #pragma once
 
 #include <filesystem>
@@ -42,7 +45,8 @@ std::filesystem::path prepare_run_dir(const Config& config);
 int64_t write_quantized_artifact(const std::filesystem::path& path, const QuantizedModel& model,
                                  const Config& config);
 
-TrainSummary train(const Config& config, const std::filesystem::path& run_dir);
+// resume: continue from run_dir/checkpoint.safetensors (same config required).
+TrainSummary train(const Config& config, const std::filesystem::path& run_dir, bool resume = false);
 
 // Where a training step's micro-batches come from (the loader, or synthetic
 // tokens in benchmarks).

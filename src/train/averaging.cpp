@@ -1,0 +1,44 @@
+#include "train/averaging.h"
+
+#include "common/error.h"
+
+namespace pgolf {
+
+Ema::Ema(const std::vector<torch::Tensor>& params, double decay) : decay_(decay) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params) shadow_.push_back(p.detach().to(torch::kFloat).clone());
+}
+
+void Ema::update(const std::vector<torch::Tensor>& params) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params.size(); ++i) {
+    shadow_[i].mul_(decay_).add_(params[i].detach().to(torch::kFloat), 1.0 - decay_);
+  }
+}
+
+void Ema::apply_to(const std::vector<torch::Tensor>& params) const {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(shadow_[i]);
+}
+
+void Swa::collect(const std::vector<torch::Tensor>& params) {
+  torch::NoGradGuard no_grad;
+  if (count_ == 0) {
+    sum_.clear();
+    for (const auto& p : params) sum_.push_back(p.detach().clone());
+  } else {
+    PGOLF_CHECK(sum_.size() == params.size(), "SWA: parameter count changed");
+    for (size_t i = 0; i < params.size(); ++i) sum_[i].add_(params[i].detach());
+  }
+  ++count_;
+}
+
+void Swa::apply_to(const std::vector<torch::Tensor>& params) const {
+  if (count_ <= 1) return;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params.size(); ++i) {
+    params[i].copy_(sum_[i] / static_cast<double>(count_));
+  }
+}
+
+}  // namespace pgolf

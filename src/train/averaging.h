@@ -1,0 +1,51 @@
+// Weight averaging over training (spec model-and-training §4.10-4.11):
+//   EMA  an fp32 shadow e of every parameter, e <- d e + (1 - d) w after every
+//        step, initialised from the weights training starts from (#1406
+//        always, d = 0.997; #562 optionally);
+//   SWA  after step k (counted after the increment), if the LR multiplier s
+//        used for that step is below SWA_START_FRAC and k % SWA_EVERY == 0,
+//        add the weights to a running sum (#461/#456/#562 export the mean).
+// Both keep their state on the parameters' device; apply_to() copies the
+// average into the model (cast to each parameter's dtype).
+#pragma once
+
+#include <torch/types.h>
+
+#include <vector>
+
+namespace pgolf {
+
+class Ema {
+ public:
+  Ema(const std::vector<torch::Tensor>& params, double decay);
+  void update(const std::vector<torch::Tensor>& params);
+  void apply_to(const std::vector<torch::Tensor>& params) const;
+  std::vector<torch::Tensor>& shadow() { return shadow_; }
+
+ private:
+  std::vector<torch::Tensor> shadow_;
+  double decay_;
+};
+
+class Swa {
+ public:
+  Swa(int64_t every, double start_frac) : every_(every), start_frac_(start_frac) {}
+  // Whether step `step` (already incremented) with multiplier `lr_scale` collects.
+  bool due(int64_t step, double lr_scale) const {
+    return lr_scale < start_frac_ && step % every_ == 0;
+  }
+  void collect(const std::vector<torch::Tensor>& params);
+  int64_t count() const { return count_; }
+  // The mean of the collected weights; a no-op unless more than one was collected.
+  void apply_to(const std::vector<torch::Tensor>& params) const;
+  std::vector<torch::Tensor>& sum() { return sum_; }
+  void set_count(int64_t count) { count_ = count; }
+
+ private:
+  int64_t every_;
+  double start_frac_;
+  int64_t count_ = 0;
+  std::vector<torch::Tensor> sum_;
+};
+
+}  // namespace pgolf
