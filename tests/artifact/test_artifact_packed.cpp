@@ -76,13 +76,14 @@ Json& row_named(Json& header, const std::string& name) {
 
 TEST(ArtifactPackedTest, EveryFormatRoundTripsBitForBit) {
   for (const char* scheme : {"int8", "pr1406", "pr461", "pr456", "pr562"}) {
+    const QuantizedModel quantized = sample_model(CodeStorage::kInt8Container, scheme);
     for (const CodeStorage storage : {CodeStorage::kInt8Container, CodeStorage::kBitPacked}) {
       for (const Codec codec : {Codec::kNone, Codec::kZstd}) {
         SCOPED_TRACE(std::string(scheme) + (storage == CodeStorage::kBitPacked ? " packed" : "") +
                      " " + std::string(codec_name(codec)));
-        const QuantizedModel model = sample_model(storage, scheme);
-        const LoadedArtifact loaded =
-            decode_artifact(encode_artifact(model, kConfig, codec, default_level(codec)));
+        QuantizedModel model = quantized;
+        model.storage = storage;
+        const LoadedArtifact loaded = decode_artifact(encode_artifact(model, kConfig, codec, 3));
         EXPECT_EQ(loaded.info.format_version, 2u);
         EXPECT_EQ(loaded.info.quant_format, model.format);
         const bool any_intn = model.entries[3].kind == Kind::kIntNPerRow;
@@ -188,6 +189,7 @@ TEST(ArtifactPackedTest, ForgedVersionTwoFields) {
          "do not fit kind intn_per_row"},
         {[](Json& h, std::string&) {
            row_named(h, "blocks.0.attn_scale")["kind"] = "intn_per_tensor";
+           row_named(h, "blocks.0.attn_scale")["bits"] = 6;
          },
          "do not fit kind intn_per_tensor"},
     };
@@ -234,7 +236,7 @@ TEST(ArtifactPackedTest, ForgedVersionTwoFields) {
     // Scales are never packed; float tensors neither.
     cases.push_back(
         {[](Json& h, std::string&) { row_named(h, "blocks.0.attn_scale")["packed_bits"] = 4; },
-         "packed_bits 4 with dtype F32"});
+         "packed_bits 4 with dtype F16"});
     for (const Case& c : cases) {
       SCOPED_TRACE(c.needle);
       EXPECT_PGOLF_ERROR(decode_artifact(forge_none(good, c.edit), "forged.pgolf"), c.needle);
