@@ -4,7 +4,9 @@
 //   #1406: H = Σ X^T X / batches,  then H += 0.005 · max(mean diag H, 1e-6) · I
 //   #562:  H = Σ X^T X / rows seen, no damping (gptq_quantize_pr562 damps)
 // A model's forward hook calls add() with each batch's input; nothing here
-// knows about the model.
+// knows about the model. "Batches" are add() calls: a layer that runs twice
+// in one forward (depth recurrence) would count twice, which #1406 avoids by
+// calibrating a copy of the model without recurrence.
 #pragma once
 
 #include <torch/types.h>

@@ -8,10 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "quant/clip_search.h"
-#include "quant/gptq.h"
-#include "quant/intn.h"
-#include "quant/scheme.h"
+#include "quant/quant.h"  // the whole library, through its table of contents
 #include "tests/test_util.h"
 
 namespace pgolf {
