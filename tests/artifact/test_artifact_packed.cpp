@@ -12,10 +12,13 @@
 #include "common/error.h"
 #include "quant/bitpack.h"
 #include "quant/scheme.h"
+#include "tests/quant/single_thread.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
+
+class ArtifactPackedTest : public testing::SingleThreadTest {};
 
 using Json = nlohmann::json;
 using Kind = QuantizedEntry::Kind;
@@ -74,7 +77,7 @@ Json& row_named(Json& header, const std::string& name) {
   throw std::runtime_error("no row " + name);
 }
 
-TEST(ArtifactPackedTest, EveryFormatRoundTripsBitForBit) {
+TEST_F(ArtifactPackedTest, EveryFormatRoundTripsBitForBit) {
   for (const char* scheme : {"int8", "pr1406", "pr461", "pr456", "pr562"}) {
     const QuantizedModel quantized = sample_model(CodeStorage::kInt8Container, scheme);
     for (const CodeStorage storage : {CodeStorage::kInt8Container, CodeStorage::kBitPacked}) {
@@ -111,7 +114,7 @@ TEST(ArtifactPackedTest, EveryFormatRoundTripsBitForBit) {
   }
 }
 
-TEST(ArtifactPackedTest, PackedPayloadIsSmaller) {
+TEST_F(ArtifactPackedTest, PackedPayloadIsSmaller) {
   const QuantizedModel container = sample_model(CodeStorage::kInt8Container);
   const QuantizedModel packed = sample_model(CodeStorage::kBitPacked);
   const auto payload = [](const QuantizedModel& m) {
@@ -124,7 +127,7 @@ TEST(ArtifactPackedTest, PackedPayloadIsSmaller) {
   EXPECT_EQ(payload(container) - payload(packed), saved);
 }
 
-TEST(ArtifactPackedTest, VersionOneFilesStillDecode) {
+TEST_F(ArtifactPackedTest, VersionOneFilesStillDecode) {
   // Written by the version-1 encoder's layout: int8 per row [2, 3] with fp16
   // scales (0.5, 0.25), a kept fp32 control vector and an int64 passthrough.
   static const char kV1[] =
@@ -154,7 +157,7 @@ TEST(ArtifactPackedTest, VersionOneFilesStillDecode) {
   EXPECT_EQ(d[2].second.item<int64_t>(), 7);
 }
 
-TEST(ArtifactPackedTest, VersionTwoFieldsAreNotAcceptedInVersionOne) {
+TEST_F(ArtifactPackedTest, VersionTwoFieldsAreNotAcceptedInVersionOne) {
   const std::string good =
       encode_artifact(sample_model(CodeStorage::kBitPacked), kConfig, Codec::kNone, 0);
   std::string v1 = good;
@@ -168,7 +171,7 @@ TEST(ArtifactPackedTest, VersionTwoFieldsAreNotAcceptedInVersionOne) {
   EXPECT_PGOLF_ERROR(decode_artifact(old), "packed codes need artifact version 2");
 }
 
-TEST(ArtifactPackedTest, ForgedVersionTwoFields) {
+TEST_F(ArtifactPackedTest, ForgedVersionTwoFields) {
   for (const CodeStorage storage : {CodeStorage::kInt8Container, CodeStorage::kBitPacked}) {
     const std::string good = encode_artifact(sample_model(storage), kConfig, Codec::kNone, 0);
     ASSERT_NO_THROW(decode_artifact(forge_none(good, [](Json&, std::string&) {})));
@@ -244,7 +247,7 @@ TEST(ArtifactPackedTest, ForgedVersionTwoFields) {
   }
 }
 
-TEST(ArtifactPackedTest, TruncatedAndFlippedPackedArtifacts) {
+TEST_F(ArtifactPackedTest, TruncatedAndFlippedPackedArtifacts) {
   const std::string good =
       encode_artifact(sample_model(CodeStorage::kBitPacked), kConfig, Codec::kLzma, 9);
   uint64_t header_len = 0;
@@ -260,7 +263,7 @@ TEST(ArtifactPackedTest, TruncatedAndFlippedPackedArtifacts) {
   EXPECT_PGOLF_ERROR(decode_artifact(bad), "payload checksum mismatch");
 }
 
-TEST(ArtifactPackedTest, EncoderRejectsCodesThatDoNotFit) {
+TEST_F(ArtifactPackedTest, EncoderRejectsCodesThatDoNotFit) {
   for (const CodeStorage storage : {CodeStorage::kInt8Container, CodeStorage::kBitPacked}) {
     QuantizedModel model = sample_model(storage);
     model.entries[1].q = model.entries[1].q.clone();

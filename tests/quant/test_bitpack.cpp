@@ -7,12 +7,15 @@
 #include <string>
 
 #include "quant/bitpack.h"
+#include "tests/quant/single_thread.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
 
-TEST(QuantBitpackTest, RoundTripEveryWidthAndOddLengths) {
+class QuantBitpackTest : public testing::SingleThreadTest {};
+
+TEST_F(QuantBitpackTest, RoundTripEveryWidthAndOddLengths) {
   torch::manual_seed(2);
   for (int bits = 1; bits <= 8; ++bits) {
     for (const int64_t n : {0, 1, 2, 3, 5, 7, 8, 9, 13, 63, 1001}) {
@@ -27,7 +30,7 @@ TEST(QuantBitpackTest, RoundTripEveryWidthAndOddLengths) {
   }
 }
 
-TEST(QuantBitpackTest, ExtremesAndShapes) {
+TEST_F(QuantBitpackTest, ExtremesAndShapes) {
   // Both ends of the range, in a 2-D shape with an odd number of codes.
   const torch::Tensor codes =
       torch::tensor({-32, 31, 0, -1, 1, -31, 30, -32, 31}, torch::kInt8).reshape({3, 3});
@@ -38,7 +41,7 @@ TEST(QuantBitpackTest, ExtremesAndShapes) {
   EXPECT_TRUE(torch::equal(back, codes));
 }
 
-TEST(QuantBitpackTest, LayoutByHand) {
+TEST_F(QuantBitpackTest, LayoutByHand) {
   // int6 [1, -1, 31, -32] = 000001 111111 011111 100000, least significant
   // first: byte0 = 01 | 11<<6 = 0xC1, byte1 = 1111 | 1111<<4 = 0xFF,
   // byte2 = 01 | 100000<<2 = 0x81.
@@ -47,7 +50,7 @@ TEST(QuantBitpackTest, LayoutByHand) {
   EXPECT_EQ(pack_codes(torch::tensor({-16, 15, 0}, torch::kInt8), 5), std::string("\xF0\x01", 2));
 }
 
-TEST(QuantBitpackTest, Errors) {
+TEST_F(QuantBitpackTest, Errors) {
   EXPECT_PGOLF_ERROR(pack_codes(torch::tensor({0, 32}, torch::kInt8), 6),
                      "code 32 at index 1 does not fit in 6 bits");
   EXPECT_PGOLF_ERROR(pack_codes(torch::tensor({-17}, torch::kInt8), 5), "does not fit in 5 bits");

@@ -8,9 +8,12 @@
 
 #include "quant/clip_search.h"
 #include "quant/intn.h"
+#include "tests/quant/single_thread.h"
 
 namespace pgolf {
 namespace {
+
+class QuantClipSearchTest : public testing::SingleThreadTest {};
 
 std::vector<int> codes_of(const torch::Tensor& q) {
   const torch::Tensor flat = q.flatten().to(torch::kInt32).contiguous();
@@ -34,12 +37,12 @@ torch::Tensor two_rows() {
       .reshape({2, 16});
 }
 
-TEST(QuantClipSearchTest, Candidates) {
+TEST_F(QuantClipSearchTest, Candidates) {
   EXPECT_EQ(clip_candidates_pr1406(), (std::vector<double>{0.999, 0.9995, 0.9999, 0.99999, 1.0}));
   EXPECT_EQ(clip_candidates_pr461(), (std::vector<double>{0.95, 0.975, 0.99, 0.995, 1.0}));
 }
 
-TEST(QuantClipSearchTest, Pr562PerRowMatchesReference) {
+TEST_F(QuantClipSearchTest, Pr562PerRowMatchesReference) {
   // Row 0 picks an interpolated quantile below its max (scale 0.06781 < 0.06824).
   const IntQuantized q6 = clip_search_per_row(two_rows(), int6_pr461(), clip_candidates_pr1406(),
                                               ClipQuantile::kInterpolated);
@@ -55,7 +58,7 @@ TEST(QuantClipSearchTest, Pr562PerRowMatchesReference) {
                               -5, -6, 2,  15, 2, -6, -1, 7,   3, -2, -1, 1, 5, 6, 4, -3}));
 }
 
-TEST(QuantClipSearchTest, Pr461GptqLiteSortedIndexMatchesReference) {
+TEST_F(QuantClipSearchTest, Pr461GptqLiteSortedIndexMatchesReference) {
   // 21 columns: every p < 1 picks sorted index 19, the second largest |w|.
   // Row 0 lies on a 0.1 grid up to 1.5 plus an outlier 1.6: clipping at 1.5
   // (s = fp16(0.1)) beats the row max (s = fp16(1.6/15) = 0.10669). Row 1 has
@@ -78,7 +81,7 @@ TEST(QuantClipSearchTest, Pr461GptqLiteSortedIndexMatchesReference) {
                               -5,  -3,  -2, 0,  2,  3,  5,  6,   8,   9,   11,  12, 14, 15}));
 }
 
-TEST(QuantClipSearchTest, TiesKeepTheEarlierCandidate) {
+TEST_F(QuantClipSearchTest, TiesKeepTheEarlierCandidate) {
   // Every |w| equal: every quantile is the same clip, so all candidates tie.
   const torch::Tensor w = torch::tensor({0.5f, -0.5f, 0.5f, -0.5f, 0.5f, 0.5f}).reshape({2, 3});
   int chosen = -1;
@@ -86,7 +89,7 @@ TEST(QuantClipSearchTest, TiesKeepTheEarlierCandidate) {
   EXPECT_EQ(chosen, 0);
 }
 
-TEST(QuantClipSearchTest, ChosenClipIsNeverWorseThanNoClip) {
+TEST_F(QuantClipSearchTest, ChosenClipIsNeverWorseThanNoClip) {
   for (const int seed : {1, 2}) {
     torch::manual_seed(seed);
     // Heavy-tailed rows of different widths, as trained weights are.

@@ -10,10 +10,14 @@
 #include "quant/clip_search.h"
 #include "quant/gptq.h"
 #include "quant/hessian.h"
+#include "tests/quant/single_thread.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
+
+class QuantGptqTest : public testing::SingleThreadTest {};
+class QuantHessianTest : public testing::SingleThreadTest {};
 
 // Correlated calibration inputs X [12, 10] and a weight W [6, 10] (values
 // from PyTorch, printed to 9 digits so they are exact fp32).
@@ -80,7 +84,7 @@ torch::Tensor hessian_pr1406() {
   return acc.hessian();
 }
 
-TEST(QuantHessianTest, PerBatchMeanAndDampingByHand) {
+TEST_F(QuantHessianTest, PerBatchMeanAndDampingByHand) {
   // X1 = [[1,2],[3,4]], X2 = [[0,1],[1,0]]: X1'X1 = [[10,14],[14,20]],
   // X2'X2 = I; mean over 2 batches = [[5.5,7],[7,10.5]]; mean diag 8, so the
   // damping adds 0.005 * 8 = 0.04.
@@ -92,14 +96,14 @@ TEST(QuantHessianTest, PerBatchMeanAndDampingByHand) {
   EXPECT_EQ(values_of(acc.hessian()), (std::vector<float>{5.54f, 7.f, 7.f, 10.54f}));
 }
 
-TEST(QuantHessianTest, PerRowMeanWithoutDamping) {
+TEST_F(QuantHessianTest, PerRowMeanWithoutDamping) {
   HessianAccumulator acc(2, HessianAccumulator::pr562());
   acc.add(torch::tensor({1.f, 2.f, 3.f, 4.f}).reshape({2, 2}));
   acc.add(torch::tensor({0.f, 1.f, 1.f, 0.f}).reshape({2, 2}).to(torch::kBFloat16));
   EXPECT_EQ(values_of(acc.hessian()), (std::vector<float>{2.75f, 3.5f, 3.5f, 5.25f}));
 }
 
-TEST(QuantHessianTest, DeadLayerGetsTheFloorDampingAndErrorsAreClear) {
+TEST_F(QuantHessianTest, DeadLayerGetsTheFloorDampingAndErrorsAreClear) {
   HessianAccumulator acc(3);
   acc.add(torch::zeros({5, 3}));
   const float floor = values_of(acc.hessian())[0];
@@ -108,7 +112,7 @@ TEST(QuantHessianTest, DeadLayerGetsTheFloorDampingAndErrorsAreClear) {
   EXPECT_PGOLF_ERROR(HessianAccumulator(3).hessian(), "no calibration batches");
 }
 
-TEST(QuantHessianTest, FindHessianByExactNameOrSubstring) {
+TEST_F(QuantHessianTest, FindHessianByExactNameOrSubstring) {
   const Hessians hessians = {{"blocks.1.attn.c_q.weight", torch::eye(4)},
                              {"blocks.1.mlp.fc.weight", torch::eye(8)}};
   EXPECT_NE(find_hessian(hessians, "blocks.1.attn.c_q.weight", 4, HessianMatch::kExact), nullptr);
@@ -122,7 +126,7 @@ TEST(QuantHessianTest, FindHessianByExactNameOrSubstring) {
             nullptr);
 }
 
-TEST(QuantGptqTest, Pr1406MatchesReference) {
+TEST_F(QuantGptqTest, Pr1406MatchesReference) {
   const torch::Tensor h = hessian_pr1406();
   EXPECT_EQ(values_of(h.diagonal()),
             (std::vector<float>{41.2609177f, 26.4388809f, 63.6063728f, 29.5198212f, 6.07311106f,
@@ -140,7 +144,7 @@ TEST(QuantGptqTest, Pr1406MatchesReference) {
                         -30, 8,   31,  5,  -22, -31, 12, -19, 12,  11,  6,   1,   -25, -17, 12}));
 }
 
-TEST(QuantGptqTest, Pr1406DeadColumnsAreZeroed) {
+TEST_F(QuantGptqTest, Pr1406DeadColumnsAreZeroed) {
   torch::Tensor x = inputs().clone();
   x.select(1, 7).zero_();
   const torch::Tensor h = torch::matmul(x.t(), x) / 12;  // raw: column 7 is dead
@@ -155,7 +159,7 @@ TEST(QuantGptqTest, Pr1406DeadColumnsAreZeroed) {
                         -30, 8,   0,   5,  -22, -31, 13, -20, 13,  10, 6,   2,   0,  -17, 13}));
 }
 
-TEST(QuantGptqTest, Pr562MatchesReference) {
+TEST_F(QuantGptqTest, Pr562MatchesReference) {
   HessianAccumulator acc(10, HessianAccumulator::pr562());
   acc.add(inputs().slice(0, 0, 6));
   acc.add(inputs().slice(0, 6, 12));
@@ -179,7 +183,7 @@ TEST(QuantGptqTest, Pr562MatchesReference) {
                               -15, 4,  15,  2,  -10, -15, 6,  -9, 6,  5,  3,  1,   -12, -8,  6}));
 }
 
-TEST(QuantGptqTest, BeatsPlainRoundingInHessianWeightedError) {
+TEST_F(QuantGptqTest, BeatsPlainRoundingInHessianWeightedError) {
   torch::manual_seed(7);
   const int64_t cols = 300;  // two full blocks of 128 and a partial one
   // Inputs with strongly correlated features (a low-rank mix plus noise).
@@ -213,7 +217,7 @@ TEST(QuantGptqTest, BeatsPlainRoundingInHessianWeightedError) {
   }
 }
 
-TEST(QuantGptqTest, HessianProblems) {
+TEST_F(QuantGptqTest, HessianProblems) {
   const torch::Tensor w = weight();
   EXPECT_PGOLF_ERROR(gptq_quantize_pr1406(w, torch::eye(9)), "does not fit a weight with 10");
   EXPECT_PGOLF_ERROR(gptq_quantize_pr1406(w, -torch::eye(10)), "not positive definite");

@@ -9,9 +9,12 @@
 
 #include "quant/clip_search.h"
 #include "quant/intn.h"
+#include "tests/quant/single_thread.h"
 
 namespace pgolf {
 namespace {
+
+class QuantIntNTest : public testing::SingleThreadTest {};
 
 // 5 x 16: row 1 has an outlier (4.0); row 2 is ~0.01 (below #1406's floor);
 // row 3 is zero; row 4 is ~1e-4 (below #461's floor).
@@ -116,7 +119,7 @@ void expect_scales(const torch::Tensor& s, const std::vector<float>& expected) {
   }
 }
 
-TEST(QuantIntNTest, GridsAreTheSeeds) {
+TEST_F(QuantIntNTest, GridsAreTheSeeds) {
   EXPECT_EQ(int6_pr1406().qmin, -31);
   EXPECT_EQ(int6_pr1406().qmax, 31);
   EXPECT_EQ(int6_pr461().qmin, -32);
@@ -127,7 +130,7 @@ TEST(QuantIntNTest, GridsAreTheSeeds) {
   EXPECT_EQ(int6_pr1406().describe(), "int6 [-31, 31] (#1406 scale floor)");
 }
 
-TEST(QuantIntNTest, ScaleFloorsByHand) {
+TEST_F(QuantIntNTest, ScaleFloorsByHand) {
   const torch::Tensor clips = torch::tensor({0.0f, 0.5f, 3.1f, 1e-4f});
   // #1406: max(c/31, 1/31) in fp32, then fp16. fp16(1/31) = 0.0322570801;
   // fp16(3.1/31 = 0.1) = 0.0999755859.
@@ -142,7 +145,7 @@ TEST(QuantIntNTest, ScaleFloorsByHand) {
                 {6.10351562e-05f, 0.0333251953f, 0.206665039f, 6.10351562e-05f});
 }
 
-TEST(QuantIntNTest, Pr1406ClipSearchMatchesReference) {
+TEST_F(QuantIntNTest, Pr1406ClipSearchMatchesReference) {
   int chosen = -1;
   const IntQuantized q =
       clip_search_per_matrix(weight(), int6_pr1406(), clip_candidates_pr1406(), &chosen);
@@ -156,7 +159,7 @@ TEST(QuantIntNTest, Pr1406ClipSearchMatchesReference) {
                 0,   0,   0,  0,  0,  0,  0,  0,   0,  0,   0, 0,  0, 0,  0,  0,  0,   0,   0, 0});
 }
 
-TEST(QuantIntNTest, Pr461RowMaxInt6AndInt5MatchReference) {
+TEST_F(QuantIntNTest, Pr461RowMaxInt6AndInt5MatchReference) {
   const IntQuantized q6 = quantize_rowmax(weight(), int6_pr461());
   expect_scales(q6.scale,
                 {0.0682373047f, 0.12902832f, 0.000742435455f, 6.10351562e-05f, 6.10351562e-05f});
@@ -175,7 +178,7 @@ TEST(QuantIntNTest, Pr461RowMaxInt6AndInt5MatchReference) {
                 0,  0,  0,  0,  -1, 2,  2,   2,   -2, 4,  -1, 1,  -3, -1, -1, -1, -2, 2,  0, 1});
 }
 
-TEST(QuantIntNTest, PerTensorScales) {
+TEST_F(QuantIntNTest, PerTensorScales) {
   const torch::Tensor t = torch::tensor({0.3f, -1.2f, 0.05f, 2.5f, -0.7f});
   // #1406: fp16(2.5/31) = 0.08062744140625, no floor.
   const IntQuantized a = quantize_per_tensor(t, int6_pr1406());
@@ -193,7 +196,7 @@ TEST(QuantIntNTest, PerTensorScales) {
   expect_codes(z.q, {0, 0, 0});
 }
 
-TEST(QuantIntNTest, CodesStayInRangeAndDequantizeWithinHalfAStep) {
+TEST_F(QuantIntNTest, CodesStayInRangeAndDequantizeWithinHalfAStep) {
   torch::manual_seed(11);
   // Heavy tails: some rows have large outliers, some are tiny.
   const torch::Tensor w = torch::randn({64, 96}) * torch::exp(torch::randn({64, 1}) * 2) *

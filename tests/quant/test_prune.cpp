@@ -10,14 +10,17 @@
 
 #include "artifact/artifact.h"
 #include "quant/prune.h"
+#include "tests/quant/single_thread.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
 
+class QuantPruneTest : public testing::SingleThreadTest {};
+
 using Kind = QuantizedEntry::Kind;
 
-TEST(QuantPruneTest, MagnitudeHitsItsFraction) {
+TEST_F(QuantPruneTest, MagnitudeHitsItsFraction) {
   torch::manual_seed(3);
   for (const double frac : {0.03, 0.1, 0.5}) {
     torch::Tensor w = torch::randn({300, 256});  // 76,800 > 65,536
@@ -34,7 +37,7 @@ TEST(QuantPruneTest, MagnitudeHitsItsFraction) {
   }
 }
 
-TEST(QuantPruneTest, MagnitudeThresholdByHand) {
+TEST_F(QuantPruneTest, MagnitudeThresholdByHand) {
   // |w| = 1..100 (shuffled signs): quantile 0.03 = 1 + 0.03 * 99 = 3.97, so
   // 1, 2 and 3 go (strictly below).
   torch::Tensor w =
@@ -44,7 +47,7 @@ TEST(QuantPruneTest, MagnitudeThresholdByHand) {
   EXPECT_EQ(w[3].item<float>(), -4.f);
 }
 
-TEST(QuantPruneTest, MagnitudeTouchesOnlyLargeFloatMatrices) {
+TEST_F(QuantPruneTest, MagnitudeTouchesOnlyLargeFloatMatrices) {
   torch::manual_seed(4);
   StateDict dict;
   dict.emplace_back("blocks.0.mlp.fc.weight", torch::randn({300, 256}));
@@ -102,7 +105,7 @@ int64_t nonzero_in(const QuantizedModel& model) {
   return n;
 }
 
-TEST(QuantPruneTest, SelectiveReachesTheBudgetWithTheFewestCodes) {
+TEST_F(QuantPruneTest, SelectiveReachesTheBudgetWithTheFewestCodes) {
   QuantizedModel model = coded_model();
   const int64_t candidates = ones_in(model);
   const int64_t nonzero = nonzero_in(model);
@@ -136,7 +139,7 @@ TEST(QuantPruneTest, SelectiveReachesTheBudgetWithTheFewestCodes) {
   }
 }
 
-TEST(QuantPruneTest, SelectiveAlreadyFitsOrCannotFit) {
+TEST_F(QuantPruneTest, SelectiveAlreadyFitsOrCannotFit) {
   const auto size_of = [](const QuantizedModel& m) { return 1000 + 3 * nonzero_in(m); };
   QuantizedModel model = coded_model();
   const int64_t size0 = size_of(model);
@@ -151,7 +154,7 @@ TEST(QuantPruneTest, SelectiveAlreadyFitsOrCannotFit) {
   EXPECT_GT(r.size_after, 10);
 }
 
-TEST(QuantPruneTest, SelectiveAgainstRealCompressedSize) {
+TEST_F(QuantPruneTest, SelectiveAgainstRealCompressedSize) {
   // The artifact's own zstd size is not strictly monotone in n, but the
   // binary search still ends at an n that fits while n - 1 did not. Each
   // zeroed ±1 code removes one nonzero code, which identifies n in the callback.

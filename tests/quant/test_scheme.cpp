@@ -9,10 +9,13 @@
 #include <vector>
 
 #include "quant/quant.h"  // the whole library, through its table of contents
+#include "tests/quant/single_thread.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
+
+class QuantSchemeTest : public testing::SingleThreadTest {};
 
 using Kind = QuantizedEntry::Kind;
 
@@ -37,7 +40,7 @@ constexpr auto kInt8 = TensorFormat::kInt8;
 constexpr auto kInt6 = TensorFormat::kInt6;
 constexpr auto kInt5 = TensorFormat::kInt5;
 
-TEST(QuantSchemeTest, Names) {
+TEST_F(QuantSchemeTest, Names) {
   EXPECT_EQ(quant_scheme("pr1406").id, SchemeId::kPr1406);
   EXPECT_EQ(quant_scheme("pr461").id, SchemeId::kPr461);
   EXPECT_EQ(quant_scheme("pr456").id, SchemeId::kPr456);
@@ -50,7 +53,7 @@ TEST(QuantSchemeTest, Names) {
   EXPECT_FALSE(is_known_quant_format("int6_gptq"));
 }
 
-TEST(QuantSchemeTest, Pr1406Formats) {
+TEST_F(QuantSchemeTest, Pr1406Formats) {
   // d = 512, 8 heads, 4 KV heads, MLP 3x, vocab 1024; unbanked names.
   expect_formats(quant_scheme("pr1406"),
                  {{"blocks.3.attn.c_q.weight", {512, 512}, kInt6},
@@ -76,7 +79,7 @@ TEST(QuantSchemeTest, Pr1406Formats) {
   EXPECT_EQ(assign_format(quant_scheme("pr1406"), "ids", ids), TensorFormat::kPassthrough);
 }
 
-TEST(QuantSchemeTest, Pr461Formats) {
+TEST_F(QuantSchemeTest, Pr461Formats) {
   const std::vector<Case> common = {
       {"cores.3.mlp.fc.weight", {1536, 512}, kInt5},
       {"cores.3.mlp.proj.weight", {512, 1536}, kInt5},
@@ -112,7 +115,7 @@ TEST(QuantSchemeTest, Pr461Formats) {
                         {"tok_emb.weight", {1024, 512}, kFp16}});
 }
 
-TEST(QuantSchemeTest, Pr562Formats) {
+TEST_F(QuantSchemeTest, Pr562Formats) {
   expect_formats(quant_scheme("pr562"),
                  {{"blocks.3.mlp.fc.weight", {1536, 512}, kInt5},
                   {"blocks.3.mlp.proj.weight", {512, 1536}, kInt5},
@@ -129,7 +132,7 @@ TEST(QuantSchemeTest, Pr562Formats) {
                   {"ve_layer_scales", {10'000}, kInt8}});
 }
 
-TEST(QuantSchemeTest, BaselineFormats) {
+TEST_F(QuantSchemeTest, BaselineFormats) {
   expect_formats(quant_scheme("int8"), {{"blocks.0.mlp.fc.weight", {1024, 512}, kInt8},
                                         {"blocks.0.attn.c_k.weight", {256, 512}, kInt8},
                                         {"tok_emb.weight", {1024, 512}, kInt8},
@@ -167,7 +170,7 @@ std::vector<QuantScheme> every_scheme() {
   return schemes;
 }
 
-TEST(QuantSchemeTest, QuantizeModelFollowsTheFormatsAndInvertsExactly) {
+TEST_F(QuantSchemeTest, QuantizeModelFollowsTheFormatsAndInvertsExactly) {
   const StateDict dict = small_model();
   for (const QuantScheme& scheme : every_scheme()) {
     SCOPED_TRACE(std::string(scheme_name(scheme.id)) + (scheme.gptq_lite ? " lite" : ""));
@@ -209,7 +212,7 @@ TEST(QuantSchemeTest, QuantizeModelFollowsTheFormatsAndInvertsExactly) {
   }
 }
 
-TEST(QuantSchemeTest, BaselineSchemeIsTheInt8Export) {
+TEST_F(QuantSchemeTest, BaselineSchemeIsTheInt8Export) {
   const StateDict dict = small_model();
   const QuantizedModel a = quantize_model(dict, quant_scheme("int8"));
   const QuantizedModel b = quantize_int8(dict);
@@ -221,7 +224,7 @@ TEST(QuantSchemeTest, BaselineSchemeIsTheInt8Export) {
   }
 }
 
-TEST(QuantSchemeTest, EntryQuantizersAreTheSeeds) {
+TEST_F(QuantSchemeTest, EntryQuantizersAreTheSeeds) {
   const StateDict dict = small_model();
   const torch::Tensor& w = dict[0].second;  // attention: int6
   const torch::Tensor& m = dict[1].second;  // MLP: int5 (int6 in #1406)
@@ -239,7 +242,7 @@ TEST(QuantSchemeTest, EntryQuantizersAreTheSeeds) {
   EXPECT_EQ(entry("pr1406", 1).bits, 6);
 }
 
-TEST(QuantSchemeTest, HessiansSwitchToFullGptq) {
+TEST_F(QuantSchemeTest, HessiansSwitchToFullGptq) {
   const StateDict dict = small_model();
   torch::manual_seed(5);
   const torch::Tensor x = torch::randn({512, 256}).matmul(torch::randn({256, 256}));
