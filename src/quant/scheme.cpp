@@ -27,12 +27,16 @@ bool contains_any(const std::string& name, std::initializer_list<std::string_vie
   return false;
 }
 
-// CONTROL_TENSOR_NAME_PATTERNS of each entry: the baseline's list plus "smear"
-// and the entry's own modules.
+// CONTROL_TENSOR_NAME_PATTERNS of each entry, spelled out here: the model's
+// list (is_control_tensor, which the baseline export uses) is the union of
+// all entries', and the entries differ (e.g. ve_layer_scales is control in
+// #461 and #1406 only).
 bool is_control(SchemeId id, const std::string& name) {
-  if (is_control_tensor(name)) return true;
-  if (id == SchemeId::kInt8Baseline) return false;
-  if (contains_any(name, {"smear"})) return true;
+  if (id == SchemeId::kInt8Baseline) return is_control_tensor(name);
+  if (contains_any(name, {"attn_scale", "attn_scales", "mlp_scale", "mlp_scales", "resid_mix",
+                          "resid_mixes", "q_gain", "skip_weight", "skip_weights", "smear"})) {
+    return true;
+  }
   switch (id) {
     case SchemeId::kPr1406:
       return contains_any(
