@@ -3,6 +3,8 @@
 // header fields, exact file size, payload CRC, the whole tensor table against
 // the payload size, then decompression and the uncompressed CRC. Only then are
 // tensors built, so a damaged file never yields partial or wrong weights.
+// Version 2 adds the intN kinds, each integer entry's code width ("bits") and
+// bit-packed code chunks ("packed_bits"); version 1 files still decode.
 #include "artifact/artifact.h"
 
 #include <bit>
@@ -18,6 +20,8 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "io/safetensors.h"
+#include "quant/bitpack.h"
+#include "quant/scheme.h"
 
 namespace pgolf {
 namespace {
@@ -75,18 +79,53 @@ Json append_chunk(std::string& payload, const std::string& name, const torch::Te
   return chunk;
 }
 
-bool has_scale(Kind kind) { return kind == Kind::kInt8PerRow || kind == Kind::kInt8PerTensor; }
+bool is_intn(Kind kind) { return kind == Kind::kIntNPerRow || kind == Kind::kIntNPerTensor; }
+
+// Whether every code of an int8 tensor lies in [-2^(bits-1), 2^(bits-1) - 1].
+bool codes_in_range(const torch::Tensor& q, int bits) {
+  if (q.numel() == 0) return true;
+  return q.min().item<int>() >= -(1 << (bits - 1)) && q.max().item<int>() < (1 << (bits - 1));
+}
+
+// An intN entry's codes packed at their width: append_chunk's table fields
+// plus "packed_bits".
+Json append_packed_chunk(std::string& payload, const QuantizedEntry& entry) {
+  const torch::Tensor cpu = entry.q.detach().to(torch::kCPU).contiguous();
+  const size_t offset = payload.size();
+  pack_codes(cpu, entry.bits, payload);
+  return {{"dtype", dtype_of(entry.name, cpu.scalar_type())},
+          {"shape", cpu.sizes().vec()},
+          {"offset", offset},
+          {"bytes", payload.size() - offset},
+          {"packed_bits", entry.bits}};
+}
+
+// Integer entries must carry int8 codes of a width their kind allows.
+void check_codes(const QuantizedEntry& entry) {
+  const bool int8_kind = entry.kind == Kind::kInt8PerRow || entry.kind == Kind::kInt8PerTensor;
+  const bool bits_ok = int8_kind ? entry.bits == 8 : entry.bits >= 2 && entry.bits <= 7;
+  PGOLF_CHECK(bits_ok, "artifact: tensor '{}': {} bits do not fit kind {}", entry.name, entry.bits,
+              kind_name(entry.kind));
+  PGOLF_CHECK(entry.q.defined() && entry.q.scalar_type() == torch::kInt8,
+              "artifact: tensor '{}': codes are not int8", entry.name);
+  PGOLF_CHECK(int8_kind || codes_in_range(entry.q, entry.bits),
+              "artifact: tensor '{}': a code does not fit in {} bits", entry.name, entry.bits);
+}
 
 // The tensor table and the uncompressed payload.
 std::pair<Json, std::string> build_payload(const QuantizedModel& model) {
   Json table = Json::array();
   std::string payload;
   for (const auto& entry : model.entries) {
-    Json row = append_chunk(payload, entry.name, entry.q);
+    if (is_integer_kind(entry.kind)) check_codes(entry);
+    const bool packed = is_intn(entry.kind) && model.storage == CodeStorage::kBitPacked;
+    Json row =
+        packed ? append_packed_chunk(payload, entry) : append_chunk(payload, entry.name, entry.q);
     row["name"] = entry.name;
     row["kind"] = std::string(kind_name(entry.kind));
     row["orig_dtype"] = dtype_of(entry.name, entry.orig_dtype);
-    if (has_scale(entry.kind)) {
+    if (is_integer_kind(entry.kind)) {
+      row["bits"] = entry.bits;
       row["scale"] = append_chunk(payload, entry.name + " (scale)", entry.scale);
     }
     table.push_back(std::move(row));
@@ -187,9 +226,9 @@ ArtifactInfo parse_info(const Json& header, const HeaderReader& reader, const st
   info.pgolf_version = reader.string(header, "pgolf_version", "");
   info.created = reader.string(header, "created", "");
   info.quant_format = reader.string(header, "quant_format", "");
-  PGOLF_CHECK(info.quant_format == kInt8Format,
-              "{}: unsupported quant format '{}' (this pgolf reads '{}')", source,
-              info.quant_format, kInt8Format);
+  PGOLF_CHECK(is_known_quant_format(info.quant_format),
+              "{}: unsupported quant format '{}' (this pgolf reads '{}' and the entries' formats)",
+              source, info.quant_format, kInt8Format);
   const Json& payload = reader.object(header, "payload", "");
   info.codec = header_codec(reader.string(payload, "codec", "payload"), source);
   const uint64_t level = reader.unsigned_int(payload, "level", "payload");
@@ -211,12 +250,14 @@ struct Chunk {
   std::vector<int64_t> shape;
   uint64_t offset = 0;
   uint64_t bytes = 0;
+  int packed_bits = 0;  // > 0: int8 codes stored at this many bits each (v2)
 };
 
 struct TableRow {
   std::string name;
   Kind kind = Kind::kPassthrough;
   torch::ScalarType orig_dtype = torch::kFloat32;
+  int bits = 0;  // code width of the integer kinds
   Chunk data;
   std::optional<Chunk> scale;
 };
@@ -255,9 +296,20 @@ Chunk parse_chunk(const Json& json, const std::string& where, const std::string&
   const uint64_t numel = has_zero ? 0 : nonzero_product;
   chunk.offset = reader.unsigned_int(json, "offset", where);
   chunk.bytes = reader.unsigned_int(json, "bytes", where);
-  PGOLF_CHECK(chunk.bytes == numel * c10::elementSize(chunk.dtype),
-              "{}: tensor table entry {}: {} bytes do not match dtype {} and shape {}", source,
-              label, chunk.bytes, dtype, shape.dump());
+  if (json.contains("packed_bits")) {
+    const uint64_t bits = reader.unsigned_int(json, "packed_bits", where);
+    PGOLF_CHECK(bits >= 1 && bits <= 8 && chunk.dtype == torch::kInt8,
+                "{}: tensor table entry {}: packed_bits {} with dtype {}", source, label, bits,
+                dtype);
+    chunk.packed_bits = static_cast<int>(bits);
+    PGOLF_CHECK(chunk.bytes == packed_bytes(numel, chunk.packed_bits),
+                "{}: tensor table entry {}: {} bytes do not match {} codes of {} bits", source,
+                label, chunk.bytes, numel, bits);
+  } else {
+    PGOLF_CHECK(chunk.bytes == numel * c10::elementSize(chunk.dtype),
+                "{}: tensor table entry {}: {} bytes do not match dtype {} and shape {}", source,
+                label, chunk.bytes, dtype, shape.dump());
+  }
   PGOLF_CHECK(chunk.offset <= payload_bytes && chunk.bytes <= payload_bytes - chunk.offset,
               "{}: tensor table entry {} out of range: offset {} + {} bytes exceeds the {}-byte "
               "payload",
@@ -269,25 +321,38 @@ Chunk parse_chunk(const Json& json, const std::string& where, const std::string&
   return chunk;
 }
 
-// Each kind allows exactly the dtypes and scales the quantizer produces.
+// Each kind allows exactly the dtypes, scales, widths and packing the
+// quantizers produce; only intN codes may be packed, and only at their width.
 void check_kind(const TableRow& row, const std::string& source) {
   const bool orig_float = c10::isFloatingType(row.orig_dtype);
+  const bool scale_unpacked = !row.scale || row.scale->packed_bits == 0;
+  const bool unpacked = row.data.packed_bits == 0 && scale_unpacked;
+  const bool intn_codes = row.scale && scale_unpacked && orig_float &&
+                          row.data.dtype == torch::kInt8 && row.bits >= 2 && row.bits <= 7 &&
+                          (row.data.packed_bits == 0 || row.data.packed_bits == row.bits);
   bool ok = false;
   switch (row.kind) {
     case Kind::kPassthrough:
-      ok = !row.scale && row.data.dtype == row.orig_dtype;
+      ok = unpacked && !row.scale && row.data.dtype == row.orig_dtype;
       break;
     case Kind::kKeptFloat:
-      ok = !row.scale && orig_float && c10::isFloatingType(row.data.dtype);
+      ok = unpacked && !row.scale && orig_float && c10::isFloatingType(row.data.dtype);
       break;
     case Kind::kInt8PerRow:
-      ok = row.scale && orig_float && row.data.dtype == torch::kInt8 &&
+      ok = unpacked && row.bits == 8 && row.scale && orig_float && row.data.dtype == torch::kInt8 &&
            row.data.shape.size() == 2 && row.scale->dtype == torch::kFloat16 &&
            row.scale->shape == std::vector<int64_t>{row.data.shape[0]};
       break;
     case Kind::kInt8PerTensor:
-      ok = row.scale && orig_float && row.data.dtype == torch::kInt8 &&
+      ok = unpacked && row.bits == 8 && row.scale && orig_float && row.data.dtype == torch::kInt8 &&
            row.scale->dtype == torch::kFloat32 && row.scale->shape.empty();
+      break;
+    case Kind::kIntNPerRow:
+      ok = intn_codes && row.data.shape.size() == 2 && row.scale->dtype == torch::kFloat16 &&
+           row.scale->shape == std::vector<int64_t>{row.data.shape[0]};
+      break;
+    case Kind::kIntNPerTensor:
+      ok = intn_codes && row.scale->dtype == torch::kFloat16 && row.scale->shape.empty();
       break;
   }
   PGOLF_CHECK(ok, "{}: tensor table entry '{}': dtypes, shape or scale do not fit kind {}", source,
@@ -295,7 +360,8 @@ void check_kind(const TableRow& row, const std::string& source) {
 }
 
 std::vector<TableRow> parse_table(const Json& header, const HeaderReader& reader,
-                                  const std::string& source, uint64_t payload_bytes) {
+                                  const std::string& source, uint64_t payload_bytes,
+                                  uint32_t version) {
   const Json& tensors = reader.field(header, "tensors", "");
   PGOLF_CHECK(tensors.is_array(), "{}: artifact header: the tensor table is not a list", source);
   std::vector<TableRow> rows;
@@ -315,11 +381,23 @@ std::vector<TableRow> parse_table(const Json& header, const HeaderReader& reader
     PGOLF_CHECK(kind.has_value(), "{}: tensor table entry {}: unknown kind '{}'", source, label,
                 kind_text);
     row.kind = *kind;
+    PGOLF_CHECK(version >= 2 || !is_intn(row.kind),
+                "{}: tensor table entry {}: kind {} needs artifact version 2", source, label,
+                kind_text);
+    if (is_integer_kind(row.kind)) {
+      // Version 1 knew only int8 codes and did not record their width.
+      row.bits =
+          version >= 2
+              ? static_cast<int>(std::min<uint64_t>(reader.unsigned_int(json, "bits", where), 64))
+              : 8;
+    }
     const std::string orig_text = reader.string(json, "orig_dtype", where);
     const auto orig = parse_dtype_name(orig_text);
     PGOLF_CHECK(orig.has_value(), "{}: tensor table entry {}: unknown orig_dtype '{}'", source,
                 label, orig_text);
     row.orig_dtype = *orig;
+    PGOLF_CHECK(version >= 2 || !json.contains("packed_bits"),
+                "{}: tensor table entry {}: packed codes need artifact version 2", source, label);
     row.data = parse_chunk(json, where, label, reader, source, payload_bytes, cursor);
     if (json.contains("scale")) {
       row.scale = parse_chunk(json["scale"], where + ".scale", label + " scale", reader, source,
@@ -335,6 +413,14 @@ std::vector<TableRow> parse_table(const Json& header, const HeaderReader& reader
 
 torch::Tensor chunk_tensor(const Chunk& chunk, std::string_view payload, const std::string& label,
                            const std::string& source) {
+  if (chunk.packed_bits > 0) {
+    try {
+      return unpack_codes(payload.substr(chunk.offset, chunk.bytes), chunk.shape,
+                          chunk.packed_bits);
+    } catch (const Error& e) {
+      fail("{}: tensor {}: {}", source, label, e.what());
+    }
+  }
   const char* src = payload.data() + chunk.offset;
   if (chunk.dtype == torch::kBool) {
     for (uint64_t i = 0; i < chunk.bytes; ++i) {
@@ -391,9 +477,9 @@ LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source
               "{}: truncated: the preamble needs {} bytes, file has {}", source,
               kArtifactPreambleBytes, bytes.size());
   const auto version = read_le<uint32_t>(bytes, 8);
-  PGOLF_CHECK(version == kArtifactVersion,
-              "{}: unsupported artifact version {} (this pgolf reads version {})", source, version,
-              kArtifactVersion);
+  PGOLF_CHECK(version >= kArtifactMinVersion && version <= kArtifactVersion,
+              "{}: unsupported artifact version {} (this pgolf reads versions {} to {})", source,
+              version, kArtifactMinVersion, kArtifactVersion);
   const auto header_crc = read_le<uint32_t>(bytes, 12);
   const auto header_len = read_le<uint64_t>(bytes, 16);
   const uint64_t after_preamble = bytes.size() - kArtifactPreambleBytes;
@@ -431,7 +517,7 @@ LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source
               "{}: payload checksum mismatch (compressed bytes are corrupt)", source);
 
   const std::vector<TableRow> rows =
-      parse_table(header, reader, source, out.info.uncompressed_bytes);
+      parse_table(header, reader, source, out.info.uncompressed_bytes, version);
   std::string payload;
   try {
     payload = decompress(compressed, out.info.codec, out.info.uncompressed_bytes);
@@ -448,7 +534,12 @@ LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source
     entry.name = row.name;
     entry.kind = row.kind;
     entry.orig_dtype = row.orig_dtype;
+    entry.bits = row.bits;
     entry.q = chunk_tensor(row.data, payload, "'" + row.name + "'", source);
+    // Packed codes fit by construction; int8 containers of intN codes are checked.
+    PGOLF_CHECK(!is_intn(row.kind) || row.data.packed_bits > 0 || codes_in_range(entry.q, row.bits),
+                "{}: tensor '{}': a code does not fit in {} bits", source, row.name, row.bits);
+    if (row.data.packed_bits > 0) out.model.storage = CodeStorage::kBitPacked;
     if (row.scale) entry.scale = chunk_tensor(*row.scale, payload, row.name + " scale", source);
     out.model.entries.push_back(std::move(entry));
   }

@@ -11,7 +11,10 @@
 //                format, payload codec/sizes/CRCs, and the tensor table
 //   24+N         the compressed payload; the file ends exactly there.
 // The uncompressed payload is every tensor's bytes (then its scale's bytes)
-// concatenated in table order, with no gaps. The reader checks every field,
+// concatenated in table order, with no gaps. Version 2 (this writer) adds the
+// intN kinds with their code width ("bits"), and intN codes stored packed at
+// that width ("packed_bits", quant/bitpack.h) when the model's storage says
+// so; version 1 files (int8 only) are still read. The reader checks every field,
 // both checksums and every table entry, so a damaged file gives one clear
 // pgolf::Error and never wrong weights.
 #pragma once
@@ -28,7 +31,8 @@
 namespace pgolf {
 
 inline constexpr std::string_view kArtifactMagic = "PGOLFART";
-inline constexpr uint32_t kArtifactVersion = 1;
+inline constexpr uint32_t kArtifactVersion = 2;     // what encode_artifact writes
+inline constexpr uint32_t kArtifactMinVersion = 1;  // the oldest decode_artifact reads
 inline constexpr size_t kArtifactPreambleBytes = 24;
 // Recorded in each artifact; keep in step with project(VERSION) in CMakeLists.txt.
 inline constexpr std::string_view kPgolfVersion = "0.1.0";

@@ -66,16 +66,22 @@ QuantizedEntry quantize_entry(const std::string& name, const torch::Tensor& tens
     return entry;
   }
   entry.kind = t.dim() == 2 ? Kind::kInt8PerRow : Kind::kInt8PerTensor;
+  entry.bits = 8;
   std::tie(entry.q, entry.scale) = quantize_float_tensor_int8(t);
   return entry;
 }
+
+}  // namespace
 
 torch::Tensor dequantize_entry(const QuantizedEntry& entry) {
   switch (entry.kind) {
     case Kind::kPassthrough:
     case Kind::kKeptFloat:
       return entry.q.to(entry.orig_dtype).contiguous();
-    case Kind::kInt8PerRow: {
+    // Per row and per tensor share one formula whatever the code width:
+    // q.float() * scale.float(), then the original dtype (spec §3.1).
+    case Kind::kInt8PerRow:
+    case Kind::kIntNPerRow: {
       PGOLF_CHECK(
           entry.q.dim() >= 1 && entry.scale.dim() == 1 && entry.scale.size(0) == entry.q.size(0),
           "dequantize: tensor '{}': {} row scales do not fit a {}-dim tensor", entry.name,
@@ -85,7 +91,8 @@ torch::Tensor dequantize_entry(const QuantizedEntry& entry) {
       const torch::Tensor s = entry.scale.to(torch::kFloat32).view(view);
       return (entry.q.to(torch::kFloat32) * s).to(entry.orig_dtype).contiguous();
     }
-    case Kind::kInt8PerTensor: {
+    case Kind::kInt8PerTensor:
+    case Kind::kIntNPerTensor: {
       PGOLF_CHECK(entry.scale.numel() == 1,
                   "dequantize: tensor '{}': per-tensor scale has {} values", entry.name,
                   entry.scale.numel());
@@ -95,8 +102,6 @@ torch::Tensor dequantize_entry(const QuantizedEntry& entry) {
   }
   fail("dequantize: tensor '{}' has an invalid kind", entry.name);
 }
-
-}  // namespace
 
 std::pair<torch::Tensor, torch::Tensor> quantize_float_tensor_int8(const torch::Tensor& tensor) {
   PGOLF_CHECK(tensor.defined() && tensor.is_floating_point(),
@@ -115,16 +120,25 @@ std::string_view kind_name(Kind kind) {
       return "int8_per_row";
     case Kind::kInt8PerTensor:
       return "int8_per_tensor";
+    case Kind::kIntNPerRow:
+      return "intn_per_row";
+    case Kind::kIntNPerTensor:
+      return "intn_per_tensor";
   }
   fail("invalid quantized entry kind {}", static_cast<int>(kind));
 }
 
 std::optional<Kind> parse_kind_name(std::string_view name) {
-  for (const Kind kind :
-       {Kind::kPassthrough, Kind::kKeptFloat, Kind::kInt8PerRow, Kind::kInt8PerTensor}) {
+  for (const Kind kind : {Kind::kPassthrough, Kind::kKeptFloat, Kind::kInt8PerRow,
+                          Kind::kInt8PerTensor, Kind::kIntNPerRow, Kind::kIntNPerTensor}) {
     if (kind_name(kind) == name) return kind;
   }
   return std::nullopt;
+}
+
+bool is_integer_kind(Kind kind) {
+  return kind == Kind::kInt8PerRow || kind == Kind::kInt8PerTensor || kind == Kind::kIntNPerRow ||
+         kind == Kind::kIntNPerTensor;
 }
 
 QuantizedModel quantize_int8(const StateDict& dict) {
@@ -150,7 +164,7 @@ QuantStats quant_stats(const QuantizedModel& model) {
     stats.baseline_tensor_bytes += numel * static_cast<int64_t>(c10::elementSize(entry.orig_dtype));
     stats.int8_payload_bytes += static_cast<int64_t>(entry.q.nbytes());
     if (entry.kind == Kind::kPassthrough) stats.num_nonfloat_tensors += 1;
-    if (entry.kind == Kind::kInt8PerRow || entry.kind == Kind::kInt8PerTensor) {
+    if (is_integer_kind(entry.kind)) {
       stats.num_float_tensors += 1;
       stats.int8_payload_bytes += static_cast<int64_t>(entry.scale.nbytes());
     }

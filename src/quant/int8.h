@@ -28,33 +28,57 @@ inline constexpr std::string_view kInt8Format = "int8_clean_per_row_v1";
 inline constexpr int64_t kInt8KeepFloatMaxNumel = 65'536;
 inline constexpr double kInt8ClipQuantile = 99.99984 / 100.0;
 
+// One exported tensor. The int8 kinds are the baseline's; the intN kinds hold
+// the entries' int5/int6 codes (quant/intn.h), still one int8 per code in
+// memory: how they are stored on disk is QuantizedModel::storage.
 struct QuantizedEntry {
-  enum class Kind { kPassthrough, kKeptFloat, kInt8PerRow, kInt8PerTensor };
+  enum class Kind {
+    kPassthrough,
+    kKeptFloat,
+    kInt8PerRow,
+    kInt8PerTensor,
+    kIntNPerRow,     // codes of `bits` bits, fp16 [rows] scale
+    kIntNPerTensor,  // codes of `bits` bits, fp16 0-D scale
+  };
 
   std::string name;
   Kind kind = Kind::kPassthrough;
-  // The stored tensor: int8 codes for the int8 kinds, else the tensor as kept.
+  // The stored tensor: int8 codes for the integer kinds, else the tensor as kept.
   torch::Tensor q;
-  // Int8 kinds only: fp16 [rows] (per row) or fp32 0-D (per tensor).
+  // Integer kinds only: fp16 [rows] (per row), fp32 0-D (int8 per tensor) or
+  // fp16 0-D (intN per tensor).
   torch::Tensor scale;
   // The dtype dequantize() restores.
   torch::ScalarType orig_dtype = torch::kFloat32;
+  // Code width of the integer kinds: every code lies in
+  // [-2^(bits-1), 2^(bits-1) - 1]. 8 for the int8 kinds, 2..7 for intN
+  // (the entries use 5 and 6); 0 for the float and passthrough kinds.
+  int bits = 0;
 };
 
 std::string_view kind_name(QuantizedEntry::Kind kind);
-// "passthrough" | "kept_float" | "int8_per_row" | "int8_per_tensor", else std::nullopt.
+// "passthrough" | "kept_float" | "int8_per_row" | "int8_per_tensor" |
+// "intn_per_row" | "intn_per_tensor", else std::nullopt.
 std::optional<QuantizedEntry::Kind> parse_kind_name(std::string_view name);
+// True for the kinds that hold integer codes and a scale.
+bool is_integer_kind(QuantizedEntry::Kind kind);
+
+// How the artifact stores intN codes: one int8 container per code, as every
+// entry does (spec §3.11, the entropy coder removes the unused range), or
+// packed at `bits` bits per code (quant/bitpack.h). Int8 codes are always bytes.
+enum class CodeStorage { kInt8Container, kBitPacked };
 
 struct QuantizedModel {
   std::string format = std::string(kInt8Format);
   std::vector<QuantizedEntry> entries;  // state-dict order
+  CodeStorage storage = CodeStorage::kInt8Container;
 };
 
 // The reference's quant_stats, recomputed from the quantized model.
 struct QuantStats {
   int64_t param_count = 0;
   int64_t num_tensors = 0;
-  int64_t num_float_tensors = 0;      // tensors that took an int8 path
+  int64_t num_float_tensors = 0;      // tensors that took an integer path
   int64_t num_nonfloat_tensors = 0;   // passthrough
   int64_t baseline_tensor_bytes = 0;  // numel x original itemsize
   int64_t int8_payload_bytes = 0;     // stored tensors + scales
@@ -67,7 +91,10 @@ std::pair<torch::Tensor, torch::Tensor> quantize_float_tensor_int8(const torch::
 // Tensors are moved to CPU; the input is not modified.
 QuantizedModel quantize_int8(const StateDict& dict);
 // Same names and order as the quantized dict, original dtypes restored, CPU.
+// Handles every kind, so it also inverts quantize_model (quant/scheme.h).
 StateDict dequantize(const QuantizedModel& model);
+// One entry's restored tensor (original dtype, CPU).
+torch::Tensor dequantize_entry(const QuantizedEntry& entry);
 QuantStats quant_stats(const QuantizedModel& model);
 
 // Per-tensor max |original - restored| (in fp64), in `original`'s order; the
