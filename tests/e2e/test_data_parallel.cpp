@@ -15,7 +15,8 @@
 namespace pgolf {
 namespace {
 
-std::string args(const testing::ScratchDir& scratch, const std::string& id, int accum) {
+std::string args(const testing::ScratchDir& scratch, const std::string& id, int accum,
+                 const std::string& tokenizer = testing::official_tokenizer().string()) {
   const auto data = testing::shared_dir() / "data";
   return fmt::format(
       "train --preset pr1406-cpu --num-layers 3 --model-dim 64 --num-heads 2 --num-kv-heads 1 "
@@ -24,7 +25,7 @@ std::string args(const testing::ScratchDir& scratch, const std::string& id, int 
       "--max-wallclock-seconds 0 --train-log-every 1 --val-max-tokens 4097 "
       "--val-batch-size 2048 --qat-threshold 0.6 --threads 1 --data-path {} "
       "--tokenizer-path {} --run-dir {} --run-id {} --quiet 1",
-      accum, (data / "shards").string(), testing::official_tokenizer().string(),
+      accum, (data / "shards").string(), tokenizer,
       scratch.path().string(), id);
 }
 
@@ -62,8 +63,8 @@ TEST(DataParallel, AFailingRankFailsTheLaunch) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;
   // A tokenizer that does not exist: every rank fails, the launcher reports it.
-  const auto run = testing::run_pgolf(args(scratch, "bad", 1) +
-                                      " --nproc 2 --tokenizer-path /nonexistent.model");
+  const auto run =
+      testing::run_pgolf(args(scratch, "bad", 1, "/nonexistent.model") + " --nproc 2");
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.output.find("rank"), std::string::npos) << run.output;
 }
