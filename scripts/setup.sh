@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ cmake make pkg-config ccache python3 python3-venv python3-pip
   libsentencepiece-dev libzstd-dev liblzma-dev zlib1g-dev libgtest-dev libcli11-dev
-  nlohmann-json3-dev libfmt-dev python3.11-doc)
+  nlohmann-json3-dev libfmt-dev libgloo-dev python3.11-doc)
 
 log() { echo "[setup] $*"; }
 

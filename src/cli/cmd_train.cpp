@@ -12,9 +12,36 @@
 #include "common/fs.h"
 #include "config/options.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 namespace pgolf {
+
+namespace {
+
+// `--nproc N`: the same command line in N processes with torchrun's variables.
+// All ranks must write to one run folder, so a run id is fixed here when none
+// was given.
+int launch_ranks(int nproc, const Config& config, bool resuming) {
+  PGOLF_CHECK(!std::getenv("RANK"), "--nproc inside a launched rank (RANK is set)");
+  std::vector<std::string> args;
+  const auto& all = invocation();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (all[i].rfind("--nproc=", 0) == 0) continue;
+    args.push_back(all[i]);
+  }
+  if (!resuming && config.runtime.run_id.empty()) {
+    args.push_back("--run-id");
+    args.push_back(prepare_run_dir(config).filename().string());
+  }
+  return launch_local_ranks(nproc, args);
+}
+
+}  // namespace
 
 Command add_train_command(CLI::App& app) {
   auto* sub = app.add_subcommand("train", "train a model and export its artifact");
@@ -22,14 +49,12 @@ Command add_train_command(CLI::App& app) {
   auto resume = std::make_shared<std::string>();
   sub->add_option("--resume", *resume,
                   "continue the run in this folder from its checkpoint (same configuration)");
-  return {sub, [flags, resume] {
-            if (const char* world = std::getenv("WORLD_SIZE"); world && std::string(world) != "1") {
-              fail(
-                  "WORLD_SIZE={}: multi-process training is not available in this build yet; "
-                  "run a single process",
-                  world);
-            }
+  auto nproc = std::make_shared<int>(1);
+  sub->add_option("--nproc", *nproc,
+                  "start N local ranks (torchrun's environment) and wait for them");
+  return {sub, [flags, resume, nproc] {
             Config config = flags->resolve();
+            if (*nproc > 1) return launch_ranks(*nproc, config, !resume->empty());
             std::filesystem::path run_dir;
             if (!resume->empty()) {
               run_dir = *resume;
@@ -64,11 +89,14 @@ Command add_train_command(CLI::App& app) {
             } else {
               run_dir = prepare_run_dir(config);
             }
-            fmt::print("run folder: {}\n{}", run_dir.string(), describe(config));
+            const char* rank = std::getenv("RANK");
+            const bool master = !rank || std::string(rank) == "0";
+            if (master) fmt::print("run folder: {}\n{}", run_dir.string(), describe(config));
             const TrainSummary summary = train(config, run_dir, !resume->empty());
-            fmt::print("done: {} steps, val_bpb {:.8f} (artifact round trip), {} in {}\n",
-                       summary.steps, summary.roundtrip.val_bpb, summary.artifact_bytes,
-                       run_dir.string());
+            if (master)
+              fmt::print("done: {} steps, val_bpb {:.8f} (artifact round trip), {} in {}\n",
+                         summary.steps, summary.roundtrip.val_bpb, summary.artifact_bytes,
+                         run_dir.string());
             return 0;
           }};
 }

@@ -18,6 +18,17 @@ void register_commands(CLI::App& app) {
                 add_inspect_command(app), add_bench_command(app)};
 }
 
+namespace {
+std::vector<std::string>& invocation_storage() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void set_invocation(int argc, char** argv) { invocation_storage().assign(argv + 1, argv + argc); }
+
+const std::vector<std::string>& invocation() { return invocation_storage(); }
+
 int run_selected_command(CLI::App& app) {
   for (const Command& command : registry()) {
     if (command.app->parsed()) return command.run();

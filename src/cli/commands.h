@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -23,6 +25,10 @@ Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
 Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
 
 void register_commands(CLI::App& app);
+// The process's arguments after argv[0], recorded by main() (`pgolf train
+// --nproc` re-runs them in each rank).
+void set_invocation(int argc, char** argv);
+const std::vector<std::string>& invocation();
 // Runs the subcommand that app.parse() selected; returns the exit code.
 int run_selected_command(CLI::App& app);
 

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   CLI::App app{"pgolf: train, compress and evaluate the smallest strong language models"};
   app.require_subcommand(1);
   pgolf::register_commands(app);
+  pgolf::set_invocation(argc, argv);
   try {
     app.parse(argc, argv);
     return pgolf::run_selected_command(app);

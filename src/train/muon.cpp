@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "train/distributed.h"
 
 namespace pgolf {
 
@@ -48,25 +49,60 @@ Muon::Muon(std::vector<torch::Tensor> params, MuonOptions options)
 
 void Muon::reset_state() { buffers_.assign(params_.size(), torch::Tensor()); }
 
+torch::Tensor Muon::orthogonalized_update(size_t i, double momentum) {
+  auto& p = params_[i];
+  auto g = p.grad();
+  if (options_.nesterov) g = g.add(buffers_[i], momentum);
+  if (options_.row_normalize) {
+    g = g / g.to(torch::kFloat).norm(2, {-1}, /*keepdim=*/true).clamp_min(1e-7).to(g.scalar_type());
+  }
+  auto update = newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
+  const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(-2)) / p.size(-1)));
+  return (update * scale).to(torch::kBFloat16);
+}
+
 void Muon::step(double lr, double momentum) {
   torch::NoGradGuard no_grad;
+  // Momentum is cheap and kept for every parameter on every rank (so rank 0's
+  // checkpoint holds all of it); the Newton-Schulz work is split: parameter i
+  // is orthogonalised by rank i mod W, and the bf16 updates are summed across
+  // ranks (each slice written by exactly one rank), as the reference's Muon.
+  const bool split = group_ && group_->active();
+  const int64_t W = split ? group_->world_size() : 1, rank = split ? group_->rank() : 0;
+  std::vector<torch::Tensor> updates(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i];
     if (!p.grad().defined()) continue;
-    auto g = p.grad();
     auto& buf = buffers_[i];
-    if (!buf.defined()) buf = torch::zeros_like(g);
-    buf.mul_(momentum).add_(g);
-    if (options_.nesterov) g = g.add(buf, momentum);
-    if (options_.row_normalize) {
-      g = g /
-          g.to(torch::kFloat).norm(2, {-1}, /*keepdim=*/true).clamp_min(1e-7).to(g.scalar_type());
+    if (!buf.defined()) buf = torch::zeros_like(p.grad());
+    buf.mul_(momentum).add_(p.grad());
+    if (static_cast<int64_t>(i) % W == rank) updates[i] = orthogonalized_update(i, momentum);
+  }
+  if (split) {
+    std::vector<torch::Tensor> parts;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!params_[i].grad().defined()) continue;
+      // fp32 carrier of bf16 values: a sum with zeros is exact in any dtype.
+      parts.push_back(
+          updates[i].defined()
+              ? updates[i].to(torch::kFloat).reshape({-1})
+              : torch::zeros({params_[i].numel()}, params_[i].options().dtype(torch::kFloat)));
     }
-    auto update = newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
-    const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(-2)) / p.size(-1)));
-    update = (update * scale).to(torch::kBFloat16);
+    auto flat = torch::cat(parts);
+    group_->all_reduce_sum(flat);
+    int64_t offset = 0;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!params_[i].grad().defined()) continue;
+      const int64_t n = params_[i].numel();
+      updates[i] = flat.narrow(0, offset, n).view(params_[i].sizes());
+      offset += n;
+    }
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    if (!updates[i].defined()) continue;
     if (options_.weight_decay > 0) p.mul_(1.0 - lr * options_.weight_decay);
-    p.add_(update.to(p.scalar_type()), -lr);
+    p.add_(updates[i].to(p.scalar_type()), -lr);
   }
 }
 

@@ -15,6 +15,8 @@
 
 namespace pgolf {
 
+class ProcessGroup;
+
 // zeropower_via_newtonschulz5: X = G/(|G|_F + eps) in `dtype`, transposed when
 // rows > cols, then `steps` iterations of X <- aX + (bA + cA^2)X with A = XX^T,
 // (a, b, c) = (3.4445, -4.7750, 2.0315).
@@ -35,6 +37,8 @@ class Muon {
 
   // One update of every parameter that has a gradient.
   void step(double lr, double momentum);
+  // Data parallel: split the Newton-Schulz work across the group's ranks.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
 
   const std::vector<torch::Tensor>& params() const { return params_; }
   // Momentum buffers, one per parameter (undefined until its first step).
@@ -42,6 +46,8 @@ class Muon {
   void reset_state();
 
  private:
+  torch::Tensor orthogonalized_update(size_t i, double momentum);
+  ProcessGroup* group_ = nullptr;
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> buffers_;
   MuonOptions options_;

@@ -20,6 +20,7 @@
 #include "quant/int8.h"
 #include "train/averaging.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/export.h"
 #include "train/schedule.h"
 
@@ -75,7 +76,7 @@ std::filesystem::path prepare_run_dir(const Config& config) {
 
 torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& next_batch,
                          const TrainConfig& config, int64_t accum, torch::Device device,
-                         double lr_scale, double muon_momentum) {
+                         double lr_scale, double muon_momentum, ProcessGroup* group) {
   optimizers.zero_grad();
   auto train_loss = torch::zeros({}, torch::TensorOptions().device(device));
   for (int64_t micro = 0; micro < accum; ++micro) {
@@ -85,6 +86,17 @@ torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& 
     (loss / static_cast<double>(accum)).backward();
   }
   train_loss /= static_cast<double>(accum);
+  if (group && group->active()) {
+    // Data parallel: every rank's gradient is the mean over its micro-batches;
+    // their mean over ranks is the gradient of the whole global batch.
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters()) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+    // The logged loss is the global batch's too (one more scalar).
+    grads.push_back(train_loss);
+    group->all_reduce_mean(grads);
+  }
   optimizers.set_muon_momentum(muon_momentum);
   optimizers.set_lr_scale(lr_scale);
   if (config.grad_clip_norm > 0) {
@@ -97,13 +109,20 @@ torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& 
 
 TrainSummary train(const Config& config, const std::filesystem::path& run_dir, bool resume) {
   const TrainConfig& tc = config.train;
-  RunLog log(run_dir / "train.log", /*master=*/true);
-  MetricsLog metrics(run_dir / "metrics.jsonl", /*master=*/true);
-  if (!resume) write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
-  log.file_only(describe(config));
-
+  // Ranks: torchrun's environment (or `pgolf train --nproc`); rank 0 logs,
+  // checkpoints and exports.
   Setup s;
   s.device = resolve_device(config.runtime.device);
+  ProcessGroup group(dist_env_from_environment(), s.device);
+  s.rank = group.rank();
+  s.world_size = group.world_size();
+  RunLog log(run_dir / "train.log", /*master=*/group.master());
+  MetricsLog metrics(run_dir / "metrics.jsonl", /*master=*/group.master());
+  if (!resume && group.master()) {
+    write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
+  }
+  log.file_only(describe(config));
+
   configure_threads(config.runtime.threads);
   s.accum = tc.resolved_grad_accum(s.world_size);
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
@@ -126,7 +145,14 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
   s.model = GPT(config.model);
   s.model->to(s.device);
   s.model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
+  if (group.active()) {
+    // Every rank drew the same weights from the same seed; make it certain.
+    std::vector<torch::Tensor> weights;
+    for (auto& p : s.model->parameters()) weights.push_back(p.detach());
+    group.broadcast(weights);
+  }
   Optimizers optimizers(s.model, tc);
+  optimizers.muon().set_process_group(&group);
   log.print(fmt::format("model_params:{}", parameter_count(s.model)));
   log.print(fmt::format("world_size:{} grad_accum_steps:{}", s.world_size, s.accum));
   log.print(fmt::format("device:{} compute_dtype:{} threads:{}", s.device.str(),
@@ -158,7 +184,17 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
     options.batch_seqs = val_seqs;
     options.rank = s.rank;
     options.world_size = s.world_size;
-    return evaluate_val(s.model, s.val_tokens, s.luts, options);
+    ValResult r = evaluate_val(s.model, s.val_tokens, s.luts, options);
+    if (s.world_size > 1) {
+      auto sums = torch::tensor({r.loss_sum, static_cast<double>(r.token_count), r.byte_count},
+                                torch::kDouble);
+      group.all_reduce_sum(sums);
+      r.loss_sum = sums[0].item<double>();
+      r.token_count = static_cast<int64_t>(sums[1].item<double>());
+      r.byte_count = sums[2].item<double>();
+      finish(r);
+    }
+    return r;
   };
 
   // Warm-up: the reference runs these steps to compile, then restores the
@@ -169,7 +205,8 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
     for (int64_t i = 0; i < tc.warmup_steps; ++i) {
       // As in the reference, warm-up runs at the base LRs and the optimizer's
       // constructed momentum; none of it survives the restore below.
-      train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, 1.0, tc.muon_momentum);
+      train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, 1.0, tc.muon_momentum,
+                 &group);
       if (tc.warmup_steps <= 20 || (i + 1) % 10 == 0 || i + 1 == tc.warmup_steps) {
         log.print(fmt::format("warmup_step:{}/{}", i + 1, tc.warmup_steps));
       }
@@ -256,7 +293,7 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
       log.print(fmt::format("late_qat:enabled step:{} scale:{:.4f}", step, scale));
     }
     auto train_loss =
-        train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, scale, momentum);
+        train_step(s.model, optimizers, next_batch, tc, s.accum, s.device, scale, momentum, &group);
     if (ema) ema->update(params);
     ++step;
     if (swa && swa->due(step, scale)) {
@@ -264,7 +301,8 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
       if (swa->count() == 1) log.print(fmt::format("swa:start step:{}", step));
     }
 
-    const double approx_ms = training_time_ms + ms_since(t0);
+    // Every rank stops after the same step: the slowest rank's clock decides.
+    const double approx_ms = group.all_reduce_max(training_time_ms + ms_since(t0));
     const bool log_train =
         tc.train_log_every > 0 && (step <= 10 || step % tc.train_log_every == 0 || stop_after_step);
     if (log_train) {
@@ -295,14 +333,21 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
     if (tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) {
       synchronize(s.device);
       training_time_ms += ms_since(t0);  // the clock pauses while the checkpoint is written
-      checkpoint();
+      if (group.master()) checkpoint();
+      group.barrier();
       t0 = Clock::now();
     }
   }
   progress.finish();
   summary.steps = step;
   summary.train_time_ms = training_time_ms;
-  checkpoint();
+  // From here on rank 0 works alone (checkpoint, averaging, export, the
+  // artifact's validation on the whole split); the other ranks are done.
+  if (group.master()) checkpoint();
+  group.barrier();
+  if (!group.master()) return summary;
+  s.rank = 0;
+  s.world_size = 1;
 
   // The weights the entry exports: its EMA (#1406), else its SWA mean
   // (#461/#456/#562); evaluated again so the quantisation gap is measured

@@ -25,6 +25,7 @@
 #include "eval/val_bpb.h"
 #include "model/gpt.h"
 #include "quant/int8.h"
+#include "train/distributed.h"
 #include "train/optimizers.h"
 
 namespace pgolf {
@@ -57,8 +58,10 @@ using BatchSource = std::function<TokenBatch()>;
 // One optimizer step: `accum` micro-batches of forward + backward(loss/accum),
 // then the schedule values, optional clipping and the optimizer step.
 // Returns the mean train loss (a device scalar; .item() syncs).
+// With an active `group`, gradients are averaged across ranks before
+// clipping and the step (data parallel).
 torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& next_batch,
                          const TrainConfig& config, int64_t accum, torch::Device device,
-                         double lr_scale, double muon_momentum);
+                         double lr_scale, double muon_momentum, ProcessGroup* group = nullptr);
 
 }  // namespace pgolf
