@@ -566,4 +566,13 @@ SizeReport size_report(int64_t artifact_file_bytes) {
   return size_report(artifact_file_bytes, code_size().bytes);
 }
 
+std::string_view quant_label(std::string_view quant_format) {
+  return quant_format == kInt8Format ? "int8" : "int6";
+}
+
+std::string roundtrip_label(std::string_view quant_format, Codec codec) {
+  if (quant_format == kInt8Format) return fmt::format("final_int8_{}_roundtrip", codec_name(codec));
+  return fmt::format("final_{}_roundtrip", quant_label(quant_format));
+}
+
 }  // namespace pgolf

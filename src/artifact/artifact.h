@@ -88,6 +88,14 @@ struct SizeReport {
 };
 
 SizeReport size_report(int64_t artifact_file_bytes);
+
+// The reference's names for what an artifact holds: "int8" for the
+// baseline's format, "int6" for the entries' mixed int5/int6 formats (their
+// logs say int6 throughout: `Serialized model int6+zstd`, `final_int6_roundtrip`).
+std::string_view quant_label(std::string_view quant_format);
+// The round-trip log name: final_int8_zlib_roundtrip (baseline, codec named),
+// final_int6_roundtrip (the entries).
+std::string roundtrip_label(std::string_view quant_format, Codec codec);
 SizeReport size_report(int64_t artifact_file_bytes, int64_t code_bytes);
 
 }  // namespace pgolf

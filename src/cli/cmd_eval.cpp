@@ -87,7 +87,7 @@ Command add_eval_command(CLI::App& app) {
               const LoadedArtifact loaded = read_artifact(args->artifact);
               adopt_stored_config(config, loaded.config, *flags);
               weights = dequantize(loaded.model);
-              label = fmt::format("final_int8_{}_roundtrip", codec_name(loaded.info.codec));
+              label = roundtrip_label(loaded.info.quant_format, loaded.info.codec);
             } else {
               SafetensorsMetadata metadata;
               weights = read_safetensors(args->weights, &metadata);

@@ -1,28 +1,59 @@
 // pgolf inspect: the parameter table of a preset (names, shapes and counts
 // exactly as the reference's state_dict, with the dtype the reference keeps
 // each in), ending with model_params:N; optionally the initial weights.
+// With an ARTIFACT argument: what the artifact holds, tensor by tensor
+// (artifact/inspect.h), and its size against the cap.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "artifact/inspect.h"
 #include "cli/commands.h"
+#include "common/error.h"
 #include "config/options.h"
 #include "io/safetensors.h"
 #include "model/flops.h"
 #include "model/weights.h"
 
 namespace pgolf {
+namespace {
+
+struct InspectArgs {
+  std::string artifact;
+  std::string weights;
+  std::string save_init;
+};
+
+int inspect_artifact_file(const InspectArgs& args) {
+  const LoadedArtifact loaded = read_artifact(args.artifact);
+  StateDict original;
+  if (!args.weights.empty()) original = read_safetensors(args.weights);
+  const ArtifactReport report =
+      inspect_artifact(loaded, args.weights.empty() ? nullptr : &original);
+  fmt::print("{}\n{}", args.artifact, format_report(report));
+  return 0;
+}
+
+}  // namespace
 
 Command add_inspect_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("inspect", "print a preset's parameter table");
+  auto* sub = app.add_subcommand(
+      "inspect", "print a preset's parameter table, or what an ARTIFACT holds and its size");
   auto flags = std::make_shared<ConfigFlags>(*sub, "baseline");
-  auto save_init = std::make_shared<std::string>();
-  sub->add_option("--save-init", *save_init,
+  auto args = std::make_shared<InspectArgs>();
+  sub->add_option("artifact", args->artifact,
+                  "a pgolf artifact: per-tensor formats, bytes, zeros, totals, size vs the cap");
+  sub->add_option("--weights", args->weights,
+                  "with ARTIFACT: the original weights (safetensors) to measure the "
+                  "quantization error against");
+  sub->add_option("--save-init", args->save_init,
                   "also write the freshly initialised weights (seeded by SEED) as safetensors "
                   "under the reference's names");
-  return {sub, [flags, save_init] {
+  return {sub, [flags, args] {
+            if (!args->artifact.empty()) return inspect_artifact_file(*args);
+            PGOLF_CHECK(args->weights.empty(), "--weights needs an ARTIFACT to compare with");
             const Config config = flags->resolve();
             torch::manual_seed(static_cast<uint64_t>(config.train.seed));
             GPT model(config.model);
@@ -30,10 +61,10 @@ Command add_inspect_command(CLI::App& app) {
             fmt::print("training_flops_per_token:{:.0f} (seq_len {})\n",
                        training_flops_per_token(config.model, config.train.train_seq_len),
                        config.train.train_seq_len);
-            if (!save_init->empty()) {
-              write_safetensors(*save_init, state_dict(model),
+            if (!args->save_init.empty()) {
+              write_safetensors(args->save_init, state_dict(model),
                                 {{"format", "pt"}, {"pgolf_config", to_json(config).dump()}});
-              fmt::print("initial weights: {}\n", *save_init);
+              fmt::print("initial weights: {}\n", args->save_init);
             }
             return 0;
           }};

@@ -195,12 +195,31 @@ void EvalConfig::validate() const {
   PGOLF_CHECK(val_max_tokens >= 0, "VAL_MAX_TOKENS={} must be >= 0", val_max_tokens);
 }
 
+double QuantConfig::resolved_prune_frac() const {
+  if (prune_frac >= 0) return prune_frac;
+  return format == "pr461" || format == "pr456" || format == "pr562" ? 0.03 : 0.0;
+}
+
 void QuantConfig::validate() const {
-  PGOLF_CHECK(format == "int8", "QUANT_FORMAT='{}' is not supported (known: int8)", format);
+  PGOLF_CHECK(format == "int8" || format == "pr1406" || format == "pr461" || format == "pr456" ||
+                  format == "pr562",
+              "QUANT_FORMAT='{}' is not a scheme (int8, pr1406, pr461, pr456, pr562)", format);
   PGOLF_CHECK(
       compressor == "zlib" || compressor == "zstd" || compressor == "lzma" || compressor == "auto",
       "COMPRESSOR='{}' is not one of zlib, zstd, lzma, auto", compressor);
   PGOLF_CHECK(level >= 0 && level <= 22, "COMPRESS_LEVEL={} must be in [0, 22]", level);
+  PGOLF_CHECK(code_storage == "int8" || code_storage == "packed",
+              "CODE_STORAGE='{}' must be int8 or packed", code_storage);
+  PGOLF_CHECK(prune_frac < 1, "PRUNE_FRAC={} must be < 1 (negative: the scheme's default)",
+              prune_frac);
+  PGOLF_CHECK(gptq_calib_batches > 0, "GPTQ_CALIB_BATCHES={} must be positive", gptq_calib_batches);
+  PGOLF_CHECK(gptq_calib == "train" || gptq_calib == "selfgen",
+              "GPTQ_CALIB='{}' must be train or selfgen", gptq_calib);
+  PGOLF_CHECK(!gptq || format == "pr1406" || format == "pr562",
+              "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562 (the entries with full GPTQ), not '{}'",
+              format);
+  PGOLF_CHECK(!(gptq_lite || all_int5) || format == "pr461" || format == "pr456",
+              "GPTQ_LITE and ALL_INT5 are options of QUANT_FORMAT pr461 / pr456, not '{}'", format);
 }
 
 void RuntimeConfig::validate() const {

@@ -149,12 +149,29 @@ struct EvalConfig {
   void validate() const;
 };
 
-// Export: quantization format and compressor (spec quantize-eval-ttt §3-4).
+// Export: quantization scheme, pruning, calibration and compressor (spec
+// quantize-eval-ttt §3-4, §6.1). The scheme names each entry's assignment of
+// formats to tensors (quant/scheme.h).
 struct QuantConfig {
-  std::string format = "int8";      // int8 (baseline per-row int8)
-  std::string compressor = "zlib";  // zlib | zstd | lzma | auto
-  int64_t level = 0;                // 0: the codec's default (zlib 9, zstd 22, lzma 9)
-  bool allow_oversize = false;      // exceeding 16,000,000 bytes is an error unless set
+  std::string format = "int8";        // scheme: int8 | pr1406 | pr461 | pr456 | pr562
+  std::string compressor = "zlib";    // zlib | zstd | lzma | auto
+  int64_t level = 0;                  // 0: the codec's default (zlib 9, zstd 22, lzma 9)
+  bool allow_oversize = false;        // exceeding 16,000,000 bytes is an error unless set
+  std::string code_storage = "int8";  // intN codes: int8 (one container per code) | packed
+  bool gptq_lite = false;             // #461/#456 GPTQ_LITE: per-row percentile clip search
+  bool all_int5 = false;              // #461/#456 ALL_INT5: int5 for attention and bigram too
+  // Magnitude pruning before quantization (§3.8): fraction of each large
+  // matrix zeroed; < 0: the scheme's default (0.03 for pr461/pr456/pr562, else 0).
+  double prune_frac = -1;
+  bool gptq = false;                 // full Hessian GPTQ (§3.6) for the int5/int6 matrices
+  int64_t gptq_calib_batches = 256;  // train: loader batches; selfgen: generated sequences
+  std::string gptq_calib = "train";  // calibration inputs: train (loader continues) | selfgen
+  // Selective ±1 pruning (§3.9) when the artifact is over this many bytes:
+  // 0: the decimal cap minus the code bytes; < 0: never.
+  int64_t target_bytes = 0;
+
+  // prune_frac with the scheme's default resolved.
+  double resolved_prune_frac() const;
   void validate() const;
 };
 

@@ -68,6 +68,7 @@ Config entry_common() {
   c.train.swa_every = 50;
   c.train.late_qat = true;
   c.quant.compressor = "zstd";
+  c.quant.prune_frac = 0.03;  // #461/#456/#562 (§3.8); #1406 sets 0
   return c;
 }
 
@@ -107,6 +108,13 @@ Config pr1406() {
   c.train.swa_start_frac = 0.2;
   c.train.swa_apply = false;
   c.train.qat_threshold = 0.15;
+  // Export (§6.1): unbank, Hessians from 256 training batches after the
+  // loop, full GPTQ int6, selective ±1 pruning against the cap, lzma 9.
+  c.quant.format = "pr1406";
+  c.quant.prune_frac = 0;
+  c.quant.gptq = true;
+  c.quant.gptq_calib = "train";
+  c.quant.gptq_calib_batches = 256;
   c.quant.compressor = "lzma";
   return c;
 }
@@ -136,6 +144,7 @@ Config pr461() {
   c.train.adam_wd = 0.01;
   c.train.swa_start_frac = 0.2;
   c.train.qat_threshold = 0.1;
+  c.quant.format = "pr461";  // int5 MLP, int6 attention + bigram, row max
   return c;
 }
 
@@ -157,6 +166,7 @@ Config pr456() {
   c.train.adam_wd = 0.01;
   c.train.swa_start_frac = 0.2;
   c.train.qat_threshold = 0.1;
+  c.quant.format = "pr456";
   return c;
 }
 
@@ -189,6 +199,7 @@ Config pr562() {
   c.train.adam_wd = 0.04;  // its WEIGHT_DECAY
   c.train.swa_start_frac = 0.4;
   c.train.qat_threshold = 0.5;  // the run's value (code default 0.1)
+  c.quant.format = "pr562";     // int5/int6 with the per-row clip search, no GPTQ
   return c;
 }
 
@@ -219,6 +230,7 @@ Config pr1406_cpu() {
   c.train.val_loss_every = 0;
   c.train.train_log_every = small.train.train_log_every;
   c.eval.val_batch_size = small.eval.val_batch_size;
+  c.quant.gptq_calib_batches = 64;  // 64 x 4,096 tokens: about a minute on 2 cores
   return c;
 }
 

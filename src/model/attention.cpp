@@ -66,6 +66,11 @@ torch::Tensor CausalSelfAttentionImpl::mix_value_residual(const torch::Tensor& v
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const LayerMatrices& w,
                                                const torch::Tensor& ve, torch::Tensor& v0) {
   const int64_t B = u.size(0), T = u.size(1), D = u.size(2);
+  if (w.observer) {
+    for (const char* m : {"attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight"}) {
+      (*w.observer)(w.prefix + m, u);
+    }
+  }
   auto q = casted_linear(u, w.wq).view({B, T, num_heads_, head_dim_}).transpose(1, 2);
   auto k = casted_linear(u, w.wk).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
   auto v = casted_linear(u, w.wv);
@@ -88,6 +93,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const Lay
     y = y * gate.transpose(1, 2).unsqueeze(-1);  // (B, H, T, 1)
   }
   y = y.transpose(1, 2).contiguous().view({B, T, D});
+  if (w.observer) (*w.observer)(w.prefix + "attn.proj.weight", y);
   return casted_linear(y, w.wo);
 }
 
@@ -100,9 +106,12 @@ MLPImpl::MLPImpl(const ModelConfig& config, bool own_matrices) : leaky_slope_(co
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w) {
+  if (w.observer) (*w.observer)(w.prefix + "mlp.fc.weight", u);
   auto h = casted_linear(u, w.w_up);
   h = leaky_slope_ > 0 ? torch::leaky_relu(h, leaky_slope_) : torch::relu(h);
-  return casted_linear(h.square(), w.w_down);
+  h = h.square();
+  if (w.observer) (*w.observer)(w.prefix + "mlp.proj.weight", h);
+  return casted_linear(h, w.w_down);
 }
 
 }  // namespace pgolf

@@ -18,9 +18,13 @@
 
 namespace pgolf {
 
-// The six matrices one layer uses, (out, in) each, fp32 masters.
+// The six matrices one layer uses, (out, in) each, fp32 masters; with an
+// observer, each matrix's input is shown to it under prefix + "attn.c_q.weight"
+// (c_k, c_v, proj) and prefix + "mlp.fc.weight" (proj).
 struct LayerMatrices {
   torch::Tensor wq, wk, wv, wo, w_up, w_down;
+  const InputObserver* observer = nullptr;
+  std::string prefix = {};  // "blocks.{l}." or "cores.{c}."
 };
 
 // Exclusive self-attention: removes from each head's output y its component

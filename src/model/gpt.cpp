@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include "common/error.h"
 
@@ -170,20 +171,48 @@ void GPTImpl::set_qat(const FakeQuantSpec& spec, bool include_banks) {
   }
 }
 
+void GPTImpl::set_input_observer(InputObserver observer) {
+  observer_ = std::move(observer);
+  const InputObserver* p = observer_ ? &observer_ : nullptr;
+  if (bigram && bigram->proj) {
+    bigram->proj->observer = p;
+    bigram->proj->weight_name = "bigram.proj.weight";
+  }
+  if (ve_shared && ve_shared->proj) {
+    ve_shared->proj->observer = p;
+    ve_shared->proj->weight_name = "ve_shared.proj.weight";
+  }
+}
+
 LayerMatrices GPTImpl::layer_matrices(int64_t layer) {
+  LayerMatrices w;
   if (qo_bank.defined()) {
     const int64_t L = config_.num_layers;
-    LayerMatrices w{qo_bank[layer],     kv_bank[layer],     kv_bank[L + layer],
-                    qo_bank[L + layer], mlp_up_bank[layer], mlp_down_bank[layer]};
+    w.wq = qo_bank[layer];
+    w.wk = kv_bank[layer];
+    w.wv = kv_bank[L + layer];
+    w.wo = qo_bank[L + layer];
+    w.w_up = mlp_up_bank[layer];
+    w.w_down = mlp_down_bank[layer];
     if (qat_banks_ && qat_.active() && is_training()) {
       for (auto* t : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_up, &w.w_down}) *t = fake_quantize(*t, qat_);
     }
-    return w;
+  } else {
+    auto& a = attention(layer);
+    auto& m = mlp(layer);
+    w.wq = a.c_q->effective_weight();
+    w.wk = a.c_k->effective_weight();
+    w.wv = a.c_v->effective_weight();
+    w.wo = a.proj->effective_weight();
+    w.w_up = m.fc->effective_weight();
+    w.w_down = m.proj->effective_weight();
   }
-  auto& a = attention(layer);
-  auto& m = mlp(layer);
-  return {a.c_q->effective_weight(),  a.c_k->effective_weight(), a.c_v->effective_weight(),
-          a.proj->effective_weight(), m.fc->effective_weight(),  m.proj->effective_weight()};
+  if (observer_) {
+    w.observer = &observer_;
+    w.prefix = cores ? "cores." + std::to_string(config_.core_of_layer(layer)) + "."
+                     : "blocks." + std::to_string(layer) + ".";
+  }
+  return w;
 }
 
 CausalSelfAttentionImpl& GPTImpl::attention(int64_t layer) {

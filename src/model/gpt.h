@@ -59,6 +59,11 @@ class GPTImpl : public torch::nn::Module {
   // fake-quantised weights in training mode; spec.qmax = 0 turns it off.
   void set_qat(const FakeQuantSpec& spec, bool include_banks);
   bool qat_active() const { return qat_.active(); }
+  // Shows every quantised matrix's input to `observer` during forwards (names
+  // as in unbank_state_dict: blocks.{l}.attn.c_q.weight, cores.{c}.mlp.fc.weight,
+  // bigram.proj.weight, ve_shared.proj.weight); an empty function removes it.
+  // A layer that runs twice in one forward (recur_layers) is shown twice.
+  void set_input_observer(InputObserver observer);
   torch::ScalarType compute_dtype() const { return compute_dtype_; }
   const ModelConfig& config() const { return config_; }
 
@@ -89,6 +94,7 @@ class GPTImpl : public torch::nn::Module {
 
   ModelConfig config_;
   FakeQuantSpec qat_;
+  InputObserver observer_;
   bool qat_banks_ = false;
   std::vector<int64_t> ve_layers_;
   torch::ScalarType compute_dtype_ = torch::kFloat;

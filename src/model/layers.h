@@ -5,6 +5,9 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+#include <string>
+
 #include "quant/fake_quant.h"
 
 namespace pgolf {
@@ -13,6 +16,12 @@ namespace pgolf {
 // dtype (PyTorch's default when eps is None); computes in fp32 for
 // low-precision inputs.
 torch::Tensor rms_norm(const torch::Tensor& x);
+
+// Sees the input of a weight matrix where the forward applies it: the weight's
+// state-dict name (unbanked for #1406's banks, quant/scheme.h) and the input
+// activations (..., in). Hessian calibration for full GPTQ (quant/hessian.h).
+using InputObserver =
+    std::function<void(const std::string& weight_name, const torch::Tensor& input)>;
 
 // x @ w^T with w cast to x's dtype: how every fp32 master matrix is used under
 // the reference's bf16 autocast.
@@ -24,7 +33,10 @@ torch::Tensor casted_linear(const torch::Tensor& x, const torch::Tensor& w);
 class CastedLinearImpl : public torch::nn::Module {
  public:
   CastedLinearImpl(int64_t in_features, int64_t out_features, bool zero_init = false);
-  torch::Tensor forward(const torch::Tensor& x) { return casted_linear(x, effective_weight()); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (observer) (*observer)(weight_name, x);
+    return casted_linear(x, effective_weight());
+  }
   // The weight the forward uses: fake-quantised during late QAT in training mode.
   torch::Tensor effective_weight() {
     return qat.active() && is_training() ? fake_quantize(weight, qat) : weight;
@@ -34,6 +46,9 @@ class CastedLinearImpl : public torch::nn::Module {
   // The reference's `_zero_init` mark: output projections start at zero.
   bool zero_init = false;
   FakeQuantSpec qat;  // set by GPTImpl::set_qat
+  // Set by GPTImpl::set_input_observer on the linears its forward calls.
+  const InputObserver* observer = nullptr;
+  std::string weight_name;
 };
 TORCH_MODULE(CastedLinear);
 

@@ -21,6 +21,7 @@
 #include "train/averaging.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
+#include "train/export.h"
 #include "train/schedule.h"
 
 namespace pgolf {
@@ -53,16 +54,9 @@ struct Setup {
 
 int64_t write_quantized_artifact(const std::filesystem::path& path, const QuantizedModel& model,
                                  const Config& config) {
-  const auto config_json = to_json(config);
-  if (config.quant.compressor == "auto") {
-    const std::string bytes = encode_artifact_smallest(model, config_json);
-    write_file_atomic(path, bytes);
-    return static_cast<int64_t>(bytes.size());
-  }
-  const Codec codec = parse_codec(config.quant.compressor);
-  const int level =
-      config.quant.level > 0 ? static_cast<int>(config.quant.level) : default_level(codec);
-  return write_artifact(path, model, config_json, codec, level);
+  const std::string bytes = encode_for_config(model, config);
+  write_file_atomic(path, bytes);
+  return static_cast<int64_t>(bytes.size());
 }
 
 std::filesystem::path prepare_run_dir(const Config& config) {
@@ -375,42 +369,28 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
   }
 
   // ---------------------------------------------------------------------------
-  // Export: fp32 weights, then the int8 artifact, then evaluate what the
-  // artifact holds (the number the challenge scores).
+  // Export: fp32 weights, then the artifact by the quantization scheme
+  // (train/export.h), then evaluate what the artifact holds (the number the
+  // challenge scores).
   const StateDict weights = state_dict(s.model);
   write_safetensors(run_dir / "final_model.safetensors", weights,
                     {{"format", "pt"}, {"pgolf_config", to_json(config).dump()}});
   log.print(fmt::format("Serialized model: {} bytes",
                         std::filesystem::file_size(run_dir / "final_model.safetensors")));
 
-  const auto artifact_path = run_dir / "final_model.int8.pgolf";
-  const QuantizedModel quantized = quantize_int8(weights);
-  const QuantStats stats = quant_stats(quantized);
-  const int64_t artifact_bytes = write_quantized_artifact(artifact_path, quantized, config);
-  const LoadedArtifact loaded = read_artifact(artifact_path);
-  const std::string codec(codec_name(loaded.info.codec));
-  summary.artifact_bytes = artifact_bytes;
-  const SizeReport size = size_report(artifact_bytes);
-  log.print(
-      fmt::format("Serialized model int8+{}: {} bytes (payload:{} raw:{} payload_ratio:{:.2f}x)",
-                  codec, artifact_bytes, stats.int8_payload_bytes, loaded.info.uncompressed_bytes,
-                  static_cast<double>(stats.baseline_tensor_bytes) /
-                      std::max<int64_t>(stats.int8_payload_bytes, 1)));
-  log.print(fmt::format("Code size: {} bytes ({} files)", size.code_bytes, code_size().files));
-  log.print(fmt::format("Total submission size int8+{}: {}", codec, size.describe()));
-  PGOLF_CHECK(size.fits() || config.quant.allow_oversize,
-              "artifact + code = {} bytes exceeds the 16,000,000-byte cap (set ALLOW_OVERSIZE=1 "
-              "to keep it anyway)",
-              size.total_bytes);
-
-  load_state_dict(s.model, dequantize(loaded.model));
-  summary.roundtrip = validate();
-  // The reference's names (final_int8_zlib_roundtrip for its zlib export).
-  log.print(fmt::format("final_int8_{}_roundtrip val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms",
-                        codec, summary.roundtrip.val_loss, summary.roundtrip.val_bpb,
-                        1000.0 * summary.roundtrip.seconds));
-  log.print(fmt::format("final_int8_{}_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}", codec,
-                        summary.roundtrip.val_loss, summary.roundtrip.val_bpb));
+  ExportContext export_ctx;
+  export_ctx.model = s.model;
+  export_ctx.config = &config;
+  export_ctx.run_dir = run_dir;
+  export_ctx.log = &log;
+  export_ctx.validate = validate;
+  export_ctx.next_train_inputs = [&] { return next_batch().inputs; };
+  export_ctx.pre_export = summary.pre_export;
+  const ExportResult exported = export_and_validate(export_ctx);
+  const SizeReport& size = exported.size;
+  const auto& artifact_path = exported.artifact_path;
+  summary.artifact_bytes = size.model_bytes;
+  summary.roundtrip = exported.roundtrip;
 
   nlohmann::json results = {{"preset", config.preset},
                             {"steps", summary.steps},
@@ -422,7 +402,8 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
                             {"artifact_bytes", size.model_bytes},
                             {"code_bytes", size.code_bytes},
                             {"total_bytes", size.total_bytes},
-                            {"fits_cap", size.fits()}};
+                            {"fits_cap", size.fits()},
+                            {"export", exported.details}};
   write_file_atomic(run_dir / "results.json", results.dump(2) + "\n");
   metrics.write({{"event", "final"}, {"results", results}});
   return summary;

@@ -6,11 +6,13 @@
 //           (forward, backward of loss/A) -> momentum, lrs -> [clip] -> step
 //           -> [EMA] -> [SWA] -> log -> wall-clock check -> [checkpoint]
 //   after:  checkpoint; export the EMA or the SWA mean where the entry does
-//   export: fp32 safetensors, int8 + compression artifact, size report, and
+//   export: fp32 safetensors, then train/export.h: unbank, prune, calibrate,
+//           quantize by QUANT_FORMAT's scheme, compress, size report, and
 //           validation of the round-tripped artifact
 //
 // Everything goes into a run folder: config.json, train.log, metrics.jsonl,
-// final_model.safetensors, final_model.int8.pgolf, results.json, and
+// final_model.safetensors, final_model.int8.pgolf (int6 for the entries'
+// schemes), results.json, and
 // checkpoint.safetensors (train/checkpoint.h) for --resume.
 #pragma once
 

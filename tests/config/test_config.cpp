@@ -122,3 +122,54 @@ TEST(Config, DescribeListsEveryEnvironmentName) {
 
 }  // namespace
 }  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+TEST(QuantConfig, PresetsCarryTheirEntrysExport) {
+  const Config p1406 = preset("pr1406");
+  EXPECT_EQ(p1406.quant.format, "pr1406");
+  EXPECT_TRUE(p1406.quant.gptq);
+  EXPECT_EQ(p1406.quant.gptq_calib, "train");
+  EXPECT_EQ(p1406.quant.gptq_calib_batches, 256);
+  EXPECT_EQ(p1406.quant.compressor, "lzma");
+  EXPECT_DOUBLE_EQ(p1406.quant.resolved_prune_frac(), 0.0);
+  for (const char* name : {"pr461", "pr456", "pr562"}) {
+    const Config c = preset(name);
+    EXPECT_EQ(c.quant.format, name);
+    EXPECT_FALSE(c.quant.gptq) << name;
+    EXPECT_DOUBLE_EQ(c.quant.prune_frac, 0.03) << name;
+    EXPECT_EQ(c.quant.compressor, "zstd") << name;
+  }
+  for (const char* name : {"baseline", "cpu"}) {
+    const Config c = preset(name);
+    EXPECT_EQ(c.quant.format, "int8") << name;
+    EXPECT_EQ(c.quant.compressor, "zlib") << name;
+    EXPECT_DOUBLE_EQ(c.quant.resolved_prune_frac(), 0.0) << name;
+  }
+}
+
+TEST(QuantConfig, OptionsParseAndImpossibleOnesAreRejected) {
+  const Config c = parse(
+      {"--quant-format", "pr562", "--code-storage", "packed", "--prune-frac", "0.05", "--gptq", "1",
+       "--gptq-calib", "selfgen", "--gptq-calib-batches", "64", "--target-bytes", "15000000"},
+      "cpu");
+  EXPECT_EQ(c.quant.format, "pr562");
+  EXPECT_EQ(c.quant.code_storage, "packed");
+  EXPECT_DOUBLE_EQ(c.quant.resolved_prune_frac(), 0.05);
+  EXPECT_TRUE(c.quant.gptq);
+  EXPECT_EQ(c.quant.gptq_calib, "selfgen");
+  EXPECT_EQ(c.quant.gptq_calib_batches, 64);
+  EXPECT_EQ(c.quant.target_bytes, 15'000'000);
+  EXPECT_PGOLF_ERROR(parse({"--quant-format", "int4"}), "QUANT_FORMAT='int4' is not a scheme");
+  EXPECT_PGOLF_ERROR(parse({"--code-storage", "bits"}), "CODE_STORAGE='bits'");
+  EXPECT_PGOLF_ERROR(parse({"--gptq", "1"}), "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562");
+  EXPECT_PGOLF_ERROR(parse({"--gptq-lite", "1", "--quant-format", "pr1406"}), "GPTQ_LITE");
+  EXPECT_PGOLF_ERROR(parse({"--gptq-calib", "val"}), "GPTQ_CALIB='val'");
+  EXPECT_PGOLF_ERROR(parse({"--prune-frac", "1.5"}), "PRUNE_FRAC=1.5");
+  ScopedEnv env("QUANT_FORMAT", "pr456");
+  EXPECT_EQ(parse({}).quant.format, "pr456");
+}
+
+}  // namespace
+}  // namespace pgolf

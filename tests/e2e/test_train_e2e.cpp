@@ -93,6 +93,15 @@ TEST(EndToEnd, TrainExportEvaluateOnSharedData) {
       << eval.output;
   const std::string tsv = read_file(losses);
   EXPECT_EQ(std::count(tsv.begin(), tsv.end(), '\n'), 16384 + 1);  // header + one per target
+
+  // inspect ARTIFACT alone: formats and sizes, no originals to measure errors against.
+  const testing::CliRun inspect =
+      testing::run_pgolf("inspect " + (run_dir / "final_model.int8.pgolf").string());
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("quant_format: int8_clean_per_row_v1"), std::string::npos)
+      << inspect.output;
+  EXPECT_NE(inspect.output.find("quantization error: n/a"), std::string::npos);
+  EXPECT_NE(inspect.output.find("blocks.0.attn.c_q.weight"), std::string::npos);
 }
 
 // Each entry's preset, shrunk (5 layers of width 64; its techniques, layout
@@ -129,22 +138,47 @@ TEST_P(EntryEndToEnd, TrainsExportsAndEvaluates) {
   // #1406 exports its EMA; at 0.997 a 40-step run would export mostly the
   // initial weights, so the decay is scaled to the run length here.
   c.train.ema_decay = 0.9;
-  c.quant.compressor = entry.quant.compressor;
+  c.quant = entry.quant;  // the entry's scheme, pruning, GPTQ and compressor
+  c.quant.gptq_calib_batches = 4;
   c.validate();
   const auto run_dir = prepare_run_dir(c);
   const TrainSummary summary = train(c, run_dir);
   EXPECT_EQ(summary.steps, 40);
   EXPECT_LT(summary.pre_export.val_loss, 6.3);  // learned from ln(1024) = 6.93
   EXPECT_NEAR(summary.roundtrip.val_loss, summary.pre_export.val_loss, 0.03);
-  const testing::CliRun eval = testing::run_pgolf(
-      "eval " + (run_dir / "final_model.int8.pgolf").string() + " --val '" +
-      (data / "shards" / "fineweb_val_*.bin").string() + "' --tokenizer " +
-      testing::official_tokenizer().string() + " --val-max-tokens 16384 --quiet 1");
-  ASSERT_EQ(eval.exit_code, 0) << eval.output;
-  EXPECT_NE(eval.output.find(fmt::format("val_loss:{:.8f} val_bpb:{:.8f}",
-                                         summary.roundtrip.val_loss, summary.roundtrip.val_bpb)),
+  const auto log = read_file(run_dir / "train.log");
+  EXPECT_NE(log.find(fmt::format("final_int6_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
+                                 summary.roundtrip.val_loss, summary.roundtrip.val_bpb)),
             std::string::npos)
+      << log;
+  EXPECT_NE(log.find("quantization_gap val_bpb:"), std::string::npos);
+  if (c.quant.gptq) {
+    EXPECT_NE(log.find("gptq:collected hessians for"), std::string::npos);
+  }
+  if (c.quant.resolved_prune_frac() > 0) {
+    EXPECT_NE(log.find("magnitude_pruning: frac=0.03"), std::string::npos);
+  }
+  const auto artifact = run_dir / "final_model.int6.pgolf";
+  ASSERT_TRUE(std::filesystem::exists(artifact));
+  const testing::CliRun eval = testing::run_pgolf(
+      "eval " + artifact.string() + " --val '" + (data / "shards" / "fineweb_val_*.bin").string() +
+      "' --tokenizer " + testing::official_tokenizer().string() +
+      " --val-max-tokens 16384 --quiet 1");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(
+      eval.output.find(fmt::format("final_int6_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
+                                   summary.roundtrip.val_loss, summary.roundtrip.val_bpb)),
+      std::string::npos)
       << eval.output;
+
+  // inspect ARTIFACT: a row per tensor, the error against the saved weights, the size lines.
+  const testing::CliRun inspect =
+      testing::run_pgolf("inspect " + artifact.string() + " --weights " +
+                         (run_dir / "final_model.safetensors").string());
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("bits_per_param:"), std::string::npos) << inspect.output;
+  EXPECT_NE(inspect.output.find("Total submission size: model"), std::string::npos);
+  EXPECT_EQ(inspect.output.find("quantization error: n/a"), std::string::npos) << inspect.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(Entries, EntryEndToEnd,

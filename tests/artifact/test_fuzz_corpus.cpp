@@ -1,0 +1,288 @@
+// The fuzz corpus (fuzz/corpus/) without libFuzzer: every file decodes (or,
+// if truncated, fails cleanly), and a few thousand deterministic mutations of
+// them (byte flips, truncations, insertions, header edits with a valid CRC,
+// payload edits with valid CRCs) each decode or give one pgolf::Error.
+// DISABLED_WriteCorpus regenerates the corpus:
+//   ./build/pgolf_tests --gtest_also_run_disabled_tests --gtest_filter='FuzzCorpus.DISABLED_*'
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "artifact/artifact.h"
+#include "common/fs.h"
+#include "fuzz/fuzz_check.h"
+#include "quant/scheme.h"
+#include "tests/test_util.h"
+
+namespace pgolf {
+namespace {
+
+using Json = nlohmann::json;
+using Kind = QuantizedEntry::Kind;
+
+std::filesystem::path corpus_dir() {
+  return std::filesystem::path(PGOLF_SOURCE_DIR) / "fuzz" / "corpus";
+}
+
+// A tiny model of every kind: intN per row / per tensor, int8 per row / per
+// tensor, kept fp16 / fp32, passthrough.
+QuantizedModel tiny_model(const char* format, int bits, CodeStorage storage) {
+  torch::manual_seed(bits);
+  QuantizedModel m;
+  m.format = format;
+  m.storage = storage;
+  const int lim = 1 << (bits - 1);
+  auto add = [&](std::string name, Kind kind, torch::Tensor q, torch::Tensor scale, int b) {
+    QuantizedEntry e;
+    e.name = std::move(name);
+    e.kind = kind;
+    e.q = q;
+    e.scale = scale;
+    e.bits = b;
+    e.orig_dtype =
+        q.is_floating_point() || is_integer_kind(kind) ? torch::kFloat32 : q.scalar_type();
+    m.entries.push_back(std::move(e));
+  };
+  if (bits < 8) {
+    add("blocks.0.attn.c_q.weight", Kind::kIntNPerRow,
+        torch::randint(-lim, lim, {3, 7}, torch::kInt8), torch::rand({3}).to(torch::kHalf), bits);
+    add("blocks.0.mlp.gain", Kind::kIntNPerTensor, torch::randint(-lim, lim, {5}, torch::kInt8),
+        torch::tensor(0.25).to(torch::kHalf), bits);
+  }
+  add("blocks.0.mlp.fc.weight", Kind::kInt8PerRow, torch::randint(-127, 128, {2, 4}, torch::kInt8),
+      torch::rand({2}).to(torch::kHalf), 8);
+  add("bigram.scale_vec", Kind::kInt8PerTensor, torch::randint(-127, 128, {6}, torch::kInt8),
+      torch::tensor(0.5f), 8);
+  add("tok_emb.weight", Kind::kKeptFloat, torch::randn({4, 3}).to(torch::kHalf), {}, 0);
+  add("blocks.0.attn_scale", Kind::kKeptFloat, torch::rand({4}), {}, 0);
+  add("step", Kind::kPassthrough, torch::tensor({7}, torch::kInt64), {}, 0);
+  return m;
+}
+
+// The version-1 file of test_artifact_packed.cpp (int8 per row, kept fp32, passthrough).
+std::string version_one_file() {
+  static const char kV1[] =
+      "PGOLFART\x01\x00\x00\x00wO)\xe7\x8f\x02\x00\x00\x00\x00\x00\x00{\"config\":{\"see"
+      "d\":1},\"created\":\"2025-01-01T00:00:00Z\",\"payload\":{\"codec\":\"none\",\"com"
+      "pressed_bytes\":26,\"compressed_crc32\":2398354797,\"level\":0,\"uncompressed_byt"
+      "es\":26,\"uncompressed_crc32\":2398354797},\"pgolf_version\":\"0.1.0\",\"quant_fo"
+      "rmat\":\"int8_clean_per_row_v1\",\"tensors\":[{\"bytes\":6,\"dtype\":\"I8\",\"kin"
+      "d\":\"int8_per_row\",\"name\":\"w\",\"offset\":0,\"orig_dtype\":\"F32\",\"scale\""
+      ":{\"bytes\":4,\"dtype\":\"F16\",\"offset\":6,\"shape\":[2]},\"shape\":[2,3]},{\"b"
+      "ytes\":8,\"dtype\":\"F32\",\"kind\":\"kept_float\",\"name\":\"blocks.0.attn_scale"
+      "\",\"offset\":10,\"orig_dtype\":\"F32\",\"shape\":[2]},{\"bytes\":8,\"dtype\":\"I"
+      "64\",\"kind\":\"passthrough\",\"name\":\"step\",\"offset\":18,\"orig_dtype\":\"I6"
+      "4\",\"shape\":[1]}]}\x01\xfe\x7f\x81\x00\x05\x00"
+      "8\x00"
+      "4\x00\x00\xc0?\x00\x00\x00\xc0"
+      "\x07\x00\x00\x00\x00\x00\x00\x00";
+  return std::string(kV1, sizeof(kV1) - 1);
+}
+
+// The corpus: file name -> bytes. Names starting "trunc_" must not decode.
+std::map<std::string, std::string> build_corpus() {
+  const Json config = {{"model", {{"num_layers", 1}}}, {"preset", "fuzz"}};
+  std::map<std::string, std::string> files;
+  files["v1_int8_none.pgolf"] = version_one_file();
+  const std::string int8_format(kInt8Format);
+  const std::string pr461(scheme_quant_format(SchemeId::kPr461));
+  const std::string pr1406(scheme_quant_format(SchemeId::kPr1406));
+  for (const Codec codec : {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma}) {
+    const std::string c(codec_name(codec));
+    files["v2_int8_" + c + ".pgolf"] = encode_artifact(
+        tiny_model(int8_format.c_str(), 8, CodeStorage::kInt8Container), config, codec, 0);
+    files["v2_int5_container_" + c + ".pgolf"] = encode_artifact(
+        tiny_model(pr461.c_str(), 5, CodeStorage::kInt8Container), config, codec, 0);
+    files["v2_int6_packed_" + c + ".pgolf"] =
+        encode_artifact(tiny_model(pr1406.c_str(), 6, CodeStorage::kBitPacked), config, codec, 0);
+  }
+  const std::string packed = files["v2_int6_packed_none.pgolf"];
+  files["trunc_v2_int6_packed_none_preamble.pgolf"] = packed.substr(0, 20);
+  files["trunc_v2_int6_packed_none_header.pgolf"] = packed.substr(0, 24 + 40);
+  files["trunc_v2_int6_packed_none_payload.pgolf"] = packed.substr(0, packed.size() - 3);
+  const std::string zstd = files["v2_int5_container_zstd.pgolf"];
+  files["trunc_v2_int5_container_zstd.pgolf"] = zstd.substr(0, zstd.size() - 1);
+  const std::string v1 = files["v1_int8_none.pgolf"];
+  files["trunc_v1_int8_none.pgolf"] = v1.substr(0, v1.size() / 2);
+  return files;
+}
+
+TEST(FuzzCorpus, DISABLED_WriteCorpus) {
+  std::filesystem::create_directories(corpus_dir());
+  for (const auto& [name, bytes] : build_corpus()) write_file_atomic(corpus_dir() / name, bytes);
+}
+
+std::vector<std::pair<std::string, std::string>> read_corpus() {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : std::filesystem::directory_iterator(corpus_dir())) {
+    files.emplace_back(entry.path().filename().string(), read_file(entry.path()));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(FuzzCorpus, EveryFileDecodesOrIsATruncationThatFailsCleanly) {
+  const auto files = read_corpus();
+  ASSERT_GE(files.size(), 15u) << "corpus missing in " << corpus_dir();
+  for (const auto& [name, bytes] : files) {
+    const bool truncated = name.rfind("trunc_", 0) == 0;
+    EXPECT_EQ(fuzz::decode_or_clean_error(bytes), !truncated) << name;
+  }
+  // The committed corpus is what the generator writes (version 1 aside, the
+  // creation time differs, so compare what decodes).
+  EXPECT_EQ(build_corpus().size(), files.size());
+}
+
+// Rewrites the header (valid CRC) and, for codec none, the payload CRCs.
+std::string reforge(const std::string& bytes,
+                    const std::function<void(Json&, std::string&)>& edit) {
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data() + 16, 8);
+  Json header = Json::parse(bytes.substr(24, header_len));
+  std::string payload = bytes.substr(24 + header_len);
+  edit(header, payload);
+  if (header["payload"]["codec"] == "none") {
+    header["payload"]["compressed_crc32"] = crc32_of(payload);
+    header["payload"]["uncompressed_crc32"] = crc32_of(payload);
+  }
+  const std::string text = header.dump();
+  std::string out = bytes.substr(0, 12);
+  const uint32_t crc = crc32_of(text);
+  const uint64_t len = text.size();
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  out.append(reinterpret_cast<const char*>(&len), 8);
+  return out + text + payload;
+}
+
+// A JSON value of a random kind, to put where another was.
+Json random_json(std::mt19937_64& rng) {
+  switch (rng() % 9) {
+    case 0:
+      return nullptr;
+    case 1:
+      return -1;
+    case 2:
+      return static_cast<int64_t>(rng() % 100);
+    case 3:
+      return static_cast<uint64_t>(rng());
+    case 4:
+      return "int8_per_row";
+    case 5:
+      return Json::array({1, 2});
+    case 6:
+      return Json::object();
+    case 7:
+      return 0.5;
+    default:
+      return static_cast<int64_t>(1) << (rng() % 63);
+  }
+}
+
+// Replaces or removes one random leaf field of the header's tensor table or payload block.
+void mutate_header(Json& header, std::mt19937_64& rng) {
+  Json* node = &header;
+  for (int depth = 0; depth < 4; ++depth) {
+    if (node->is_object() && !node->empty()) {
+      auto it = node->begin();
+      std::advance(it, static_cast<long>(rng() % node->size()));
+      if (rng() % 3 == 0 || !(it->is_object() || it->is_array())) {
+        if (rng() % 5 == 0) {
+          node->erase(it.key());
+        } else {
+          *it = random_json(rng);
+        }
+        return;
+      }
+      node = &*it;
+    } else if (node->is_array() && !node->empty()) {
+      Json& child = (*node)[rng() % node->size()];
+      if (rng() % 3 == 0 || !(child.is_object() || child.is_array())) {
+        child = random_json(rng);
+        return;
+      }
+      node = &child;
+    } else {
+      *node = random_json(rng);
+      return;
+    }
+  }
+}
+
+std::string mutate(const std::string& input, std::mt19937_64& rng) {
+  std::string s = input;
+  const int rounds = 1 + static_cast<int>(rng() % 3);
+  for (int r = 0; r < rounds; ++r) {
+    const bool parsable = s.size() >= 24 && s.compare(0, 8, "PGOLFART") == 0;
+    switch (rng() % 7) {
+      case 0:  // flip a bit
+        if (!s.empty()) s[rng() % s.size()] ^= static_cast<char>(1 << (rng() % 8));
+        break;
+      case 1:  // set a byte
+        if (!s.empty()) s[rng() % s.size()] = static_cast<char>(rng());
+        break;
+      case 2:  // truncate
+        s.resize(s.empty() ? 0 : rng() % s.size());
+        break;
+      case 3:  // insert bytes
+        s.insert(s.empty() ? 0 : rng() % s.size(),
+                 std::string(1 + rng() % 8, static_cast<char>(rng())));
+        break;
+      case 4:  // delete a range
+        if (!s.empty()) {
+          const size_t at = rng() % s.size();
+          s.erase(at, 1 + rng() % 16);
+        }
+        break;
+      default:  // edit the header or the payload behind valid CRCs
+        if (!parsable) break;
+        try {
+          s = reforge(s, [&](Json& header, std::string& payload) {
+            if (rng() % 2 == 0 || payload.empty()) {
+              mutate_header(header, rng);
+            } else {
+              payload[rng() % payload.size()] = static_cast<char>(rng());
+            }
+          });
+        } catch (const std::exception&) {
+          // the header no longer parses (an earlier round damaged it): keep the bytes
+        }
+        break;
+    }
+  }
+  return s;
+}
+
+TEST(FuzzCorpus, RandomMutationsDecodeOrFailWithOneCleanError) {
+  const auto files = read_corpus();
+  ASSERT_FALSE(files.empty());
+  std::mt19937_64 rng(20240607);
+  int decoded = 0, rejected = 0;
+  constexpr int kMutations = 4000;
+  for (int i = 0; i < kMutations; ++i) {
+    const auto& [name, bytes] = files[rng() % files.size()];
+    const std::string input = mutate(bytes, rng);
+    bool ok = false;
+    try {
+      ok = fuzz::decode_or_clean_error(input);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "mutation " << i << " of " << name
+                    << " threw a non-pgolf error: " << e.what();
+      continue;
+    }
+    (ok ? decoded : rejected) += 1;
+  }
+  EXPECT_EQ(decoded + rejected, kMutations);
+  EXPECT_GT(rejected, kMutations / 2);  // most damage is caught
+  RecordProperty("decoded", decoded);
+}
+
+}  // namespace
+}  // namespace pgolf
