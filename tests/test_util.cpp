@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "config/presets.h"
+#include "train/trainer.h"
+
 namespace pgolf::testing {
 
 std::filesystem::path shared_dir() {
@@ -62,6 +65,49 @@ ModelConfig tiny_entry_config(const std::string& layout) {
   c.leaky_slope = 0.5;
   c.qk_gain_init = 2.0;
   return c;
+}
+
+Config trained_tiny_config() {
+  const auto data = shared_dir() / "data";
+  Config c = preset("cpu");
+  c.model.num_layers = 2;
+  c.model.model_dim = 64;
+  c.model.num_heads = 2;
+  c.model.num_kv_heads = 1;
+  c.data.data_path = (data / "shards").string();
+  c.data.tokenizer_path = official_tokenizer().string();
+  c.train.train_seq_len = 64;
+  c.train.train_batch_tokens = 2048;
+  c.train.iterations = 300;
+  c.train.warmdown_iters = 60;
+  c.train.max_wallclock_seconds = 0;
+  c.train.val_loss_every = 0;
+  c.train.train_log_every = 100;
+  c.eval.val_max_tokens = 16384;
+  c.eval.val_batch_size = 8192;
+  c.eval.eval_stride = 0;
+  c.runtime.quiet = true;
+  c.validate();
+  return c;
+}
+
+const std::filesystem::path& trained_tiny_run() {
+  static const std::filesystem::path run = [] {
+    const auto cache = std::filesystem::path(PGOLF_BINARY).parent_path() / "test_cache";
+    const auto done = cache / "trained_tiny_v1";
+    if (std::filesystem::exists(done / "results.json")) return done;
+    std::filesystem::create_directories(cache);
+    Config c = trained_tiny_config();
+    c.runtime.run_dir = cache.string();
+    c.runtime.run_id = "trained_tiny_v1.partial." + std::to_string(::getpid());
+    const auto partial = prepare_run_dir(c);
+    train(c, partial);
+    std::error_code ec;
+    std::filesystem::rename(partial, done, ec);  // another process may have won: fine
+    if (ec) std::filesystem::remove_all(partial);
+    return done;
+  }();
+  return run;
 }
 
 std::filesystem::path official_tokenizer() {

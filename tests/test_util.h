@@ -29,6 +29,14 @@ ModelConfig tiny_entry_config(const std::string& layout);
 // The challenge's sp1024 tokenizer in ../shared/data (valid only if shared_dir() is not empty).
 std::filesystem::path official_tokenizer();
 
+// A run folder of a tiny model (2 layers, width 64, 64-token sequences)
+// trained for 300 steps on ../shared/data with the int8 export, built once
+// per build tree and reused (it holds final_model.safetensors,
+// final_model.int8.pgolf and config.json). Needs shared_dir().
+const std::filesystem::path& trained_tiny_run();
+// Its config, with the data paths set and VAL_MAX_TOKENS = 16,384.
+Config trained_tiny_config();
+
 // Runs the pgolf binary with `args` (shell syntax), capturing stdout and stderr.
 struct CliRun {
   int exit_code;

@@ -65,6 +65,7 @@ double ArtifactReport::bits_per_param() const {
 ArtifactReport inspect_artifact(const LoadedArtifact& artifact, const StateDict* original) {
   ArtifactReport report;
   report.info = artifact.info;
+  report.non_compliant = artifact.config.value("non_compliant", "");
   const QuantizedModel& model = artifact.model;
   report.storage = model.storage == CodeStorage::kBitPacked ? "packed" : "int8 containers";
 
@@ -126,6 +127,7 @@ std::string format_report(const ArtifactReport& r) {
       "quant_format: {} (codes stored as {}), codec: {} level {}\n",
       info.format_version, info.pgolf_version, info.created, info.quant_format, r.storage,
       codec_name(info.codec), info.level);
+  if (!r.non_compliant.empty()) out += fmt::format("NON-COMPLIANT: {}\n", r.non_compliant);
   out += fmt::format("{:<40} {:<6} {:>4} {:>16} {:>12} {:>12} {:>7} {:>7} {:>10} {:>10}\n", "name",
                      "format", "bits", "shape", "params", "bytes", "zeros", "H/code", "max_err",
                      "rel_err");

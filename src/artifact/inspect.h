@@ -38,6 +38,7 @@ struct ArtifactReport {
   int64_t original_bytes = 0;        // numel x the restored dtype's size, summed
   int64_t stored_bytes = 0;          // uncompressed payload (= info.uncompressed_bytes)
   SizeReport size;                   // the whole file + this build's code bytes
+  std::string non_compliant;         // the header's mark (weights trained on val tokens)
   double compression_ratio() const;  // original bytes / file bytes
   double bits_per_param() const;     // file bytes x 8 / params
 };

@@ -12,12 +12,15 @@
 #include "cli/commands.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/progress.h"
 #include "config/options.h"
 #include "data/tokenizer.h"
+#include "eval/final_eval.h"
 #include "eval/val_bpb.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
+#include "train/distributed.h"
 
 namespace pgolf {
 namespace {
@@ -28,6 +31,8 @@ struct EvalArgs {
   std::string val;
   std::string tokenizer;
   std::string token_losses;
+  std::string results;
+  int nproc = 1;
 };
 
 // Writes one line per scored target: its position in the stream, its id and its loss.
@@ -74,71 +79,111 @@ Command add_eval_command(CLI::App& app) {
                   "SentencePiece .model (same as --tokenizer-path)");
   sub->add_option("--token-losses", args->token_losses,
                   "write every scored target's loss (TSV, stream order)");
-  return {sub, [args, flags] {
-            PGOLF_CHECK(args->artifact.empty() != args->weights.empty(),
-                        "give exactly one of ARTIFACT or --weights FILE");
-            Config config = flags->resolve();
-            if (!args->val.empty()) config.data.val_files = args->val;
-            if (!args->tokenizer.empty()) config.data.tokenizer_path = args->tokenizer;
+  sub->add_option("--results", args->results,
+                  "write every number (plain, sliding, TTT, legality) as JSON");
+  sub->add_option("--nproc", args->nproc, "local processes (data parallel)")
+      ->check(CLI::Range(1, 64));
+  return {
+      sub, [args, flags] {
+        if (args->nproc > 1) return launch_invocation(args->nproc);
+        PGOLF_CHECK(args->artifact.empty() != args->weights.empty(),
+                    "give exactly one of ARTIFACT or --weights FILE");
+        Config config = flags->resolve();
+        if (!args->val.empty()) config.data.val_files = args->val;
+        if (!args->tokenizer.empty()) config.data.tokenizer_path = args->tokenizer;
 
-            StateDict weights;
-            std::string label = "final_weights";
-            if (!args->artifact.empty()) {
-              const LoadedArtifact loaded = read_artifact(args->artifact);
-              adopt_stored_config(config, loaded.config, *flags);
-              weights = dequantize(loaded.model);
-              label = roundtrip_label(loaded.info.quant_format, loaded.info.codec);
-            } else {
-              SafetensorsMetadata metadata;
-              weights = read_safetensors(args->weights, &metadata);
-              if (metadata.count("pgolf_config")) {
-                adopt_stored_config(config, nlohmann::json::parse(metadata.at("pgolf_config")),
-                                    *flags);
-              }
-            }
-            config.validate();
+        StateDict weights;
+        std::string label = "final_weights";
+        std::string marked_non_compliant;
+        if (!args->artifact.empty()) {
+          const LoadedArtifact loaded = read_artifact(args->artifact);
+          adopt_stored_config(config, loaded.config, *flags);
+          weights = dequantize(loaded.model);
+          label = roundtrip_label(loaded.info.quant_format, loaded.info.codec);
+          marked_non_compliant = loaded.config.value("non_compliant", "");
+        } else {
+          SafetensorsMetadata metadata;
+          weights = read_safetensors(args->weights, &metadata);
+          if (metadata.count("pgolf_config")) {
+            adopt_stored_config(config, nlohmann::json::parse(metadata.at("pgolf_config")), *flags);
+          }
+        }
+        config.validate();
 
-            const auto device = resolve_device(config.runtime.device);
-            configure_threads(config.runtime.threads);
-            const Tokenizer tokenizer = Tokenizer::load(config.data.tokenizer_path);
-            check_vocab(tokenizer, config.model.vocab_size);
-            const auto luts = build_byte_luts(tokenizer, config.model.vocab_size);
-            const auto stream = validation_stream(config);
+        const DistEnv env = dist_env_from_environment();
+        auto device = resolve_device(config.runtime.device);
+        if (device.is_cuda() && env.active()) device = torch::Device(torch::kCUDA, env.local_rank);
+        ProcessGroup group(env, device);
+        const bool master = group.master();
+        auto say = [master](const std::string& line) {
+          if (master) fmt::print("{}\n", line);
+        };
+        if (!marked_non_compliant.empty()) {
+          say(fmt::format("WARNING: NON-COMPLIANT artifact: {}", marked_non_compliant));
+        }
+        configure_threads(config.runtime.threads);
+        const Tokenizer tokenizer = Tokenizer::load(config.data.tokenizer_path);
+        check_vocab(tokenizer, config.model.vocab_size);
+        const auto luts = build_byte_luts(tokenizer, config.model.vocab_size);
+        const auto stream = validation_stream(config);
 
-            GPT model(config.model);
-            // #1406's script exports banks; its own quantiser (and other
-            // tools) use per-layer names. Accept both for a banked model.
-            if (config.model.weight_layout == "banks" && !has_tensor(weights, "qo_bank")) {
-              weights = rebank_state_dict(weights, config.model.num_layers);
-            }
-            load_state_dict(model, weights);
-            model->to(device);
-            model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
+        GPT model(config.model);
+        // #1406's script exports banks; its own quantiser (and other
+        // tools) use per-layer names. Accept both for a banked model.
+        load_weights(model, std::move(weights));
+        model->to(device);
+        model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
 
-            std::vector<float> losses;
-            ValOptions options;
-            options.seq_len = config.train.train_seq_len;
-            options.batch_seqs =
-                val_batch_seqs(config.eval.val_batch_size, 1, config.train.resolved_grad_accum(1),
-                               config.train.train_seq_len);
-            if (!args->token_losses.empty()) options.token_losses = &losses;
-            Progress progress("eval", (stream.numel() - 1) / options.seq_len, "seqs",
-                              config.runtime.quiet);
-            options.on_batch = [&](int64_t done, int64_t) { progress.update(done); };
-            const ValResult r = evaluate_val(model, stream, luts, options);
-            progress.finish();
+        std::vector<float> losses;
+        ValOptions options;
+        options.seq_len = config.train.train_seq_len;
+        options.rank = group.rank();
+        options.world_size = group.world_size();
+        options.batch_seqs =
+            val_batch_seqs(config.eval.val_batch_size, group.world_size(),
+                           config.train.resolved_grad_accum(1), config.train.train_seq_len);
+        PGOLF_CHECK(args->token_losses.empty() || !group.active(),
+                    "--token-losses needs a single process");
+        if (!args->token_losses.empty()) options.token_losses = &losses;
+        Progress progress("eval", (stream.numel() - 1) / options.seq_len, "seqs",
+                          config.runtime.quiet || !master);
+        options.on_batch = [&](int64_t done, int64_t) { progress.update(done); };
+        ValResult r = evaluate_val(model, stream, luts, options);
+        all_reduce_sums(r, &group);
+        progress.finish();
 
-            fmt::print("val_tokens:{} val_bytes:{:.0f} seq_len:{}\n", r.token_count, r.byte_count,
-                       options.seq_len);
-            fmt::print("{} val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms\n", label, r.val_loss,
-                       r.val_bpb, 1000.0 * r.seconds);
-            fmt::print("{}_exact val_loss:{:.8f} val_bpb:{:.8f}\n", label, r.val_loss, r.val_bpb);
-            if (!args->token_losses.empty()) {
-              write_token_losses(args->token_losses, stream, losses);
-              fmt::print("token losses: {} ({} targets)\n", args->token_losses, losses.size());
-            }
-            return 0;
-          }};
+        say(fmt::format("val_tokens:{} val_bytes:{:.0f} seq_len:{}", r.token_count, r.byte_count,
+                        options.seq_len));
+        say(fmt::format("{} val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms", label, r.val_loss,
+                        r.val_bpb, 1000.0 * r.seconds));
+        say(fmt::format("{}_exact val_loss:{:.8f} val_bpb:{:.8f}", label, r.val_loss, r.val_bpb));
+        if (!args->token_losses.empty()) {
+          write_token_losses(args->token_losses, stream, losses);
+          say(fmt::format("token losses: {} ({} targets)", args->token_losses, losses.size()));
+        }
+
+        FinalEvalOptions fe;
+        fe.prefix = final_eval_prefix(label);
+        fe.group = &group;
+        fe.print = say;
+        fe.quiet = config.runtime.quiet;
+        const FinalEvalResult final_eval = run_final_evaluation(model, stream, luts, config, fe);
+        if (!args->results.empty() && master) {
+          nlohmann::json results = final_eval.to_json();
+          results["plain"] = {{"name", label},
+                              {"val_loss", r.val_loss},
+                              {"val_bpb", r.val_bpb},
+                              {"token_count", r.token_count},
+                              {"byte_count", r.byte_count},
+                              {"eval_seconds", r.seconds}};
+          if (!marked_non_compliant.empty()) {
+            results["non_compliant"].push_back(marked_non_compliant);
+            results["score_first"] = false;
+          }
+          write_file_atomic(args->results, results.dump(2) + "\n");
+        }
+        return 0;
+      }};
 }
 
 }  // namespace pgolf

@@ -23,22 +23,11 @@ namespace {
 // All ranks must write to one run folder, so a run id is fixed here when none
 // was given.
 int launch_ranks(int nproc, const Config& config, bool resuming) {
-  PGOLF_CHECK(!std::getenv("RANK"), "--nproc inside a launched rank (RANK is set)");
-  std::vector<std::string> args;
-  const auto& all = invocation();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i] == "--nproc") {
-      ++i;
-      continue;
-    }
-    if (all[i].rfind("--nproc=", 0) == 0) continue;
-    args.push_back(all[i]);
-  }
+  std::vector<std::string> extra;
   if (!resuming && config.runtime.run_id.empty()) {
-    args.push_back("--run-id");
-    args.push_back(prepare_run_dir(config).filename().string());
+    extra = {"--run-id", prepare_run_dir(config).filename().string()};
   }
-  return launch_local_ranks(nproc, args);
+  return launch_invocation(nproc, extra);
 }
 
 }  // namespace

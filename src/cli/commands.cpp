@@ -1,7 +1,11 @@
 #include "cli/commands.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <vector>
+
+#include "common/error.h"
+#include "train/distributed.h"
 
 namespace pgolf {
 namespace {
@@ -28,6 +32,22 @@ std::vector<std::string>& invocation_storage() {
 void set_invocation(int argc, char** argv) { invocation_storage().assign(argv + 1, argv + argc); }
 
 const std::vector<std::string>& invocation() { return invocation_storage(); }
+
+int launch_invocation(int nproc, const std::vector<std::string>& extra) {
+  PGOLF_CHECK(!std::getenv("RANK"), "--nproc inside a launched rank (RANK is set)");
+  std::vector<std::string> args;
+  const auto& all = invocation();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (all[i].rfind("--nproc=", 0) == 0) continue;
+    args.push_back(all[i]);
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return launch_local_ranks(nproc, args);
+}
 
 int run_selected_command(CLI::App& app) {
   for (const Command& command : registry()) {

@@ -29,6 +29,10 @@ void register_commands(CLI::App& app);
 // --nproc` re-runs them in each rank).
 void set_invocation(int argc, char** argv);
 const std::vector<std::string>& invocation();
+// `--nproc N`: this invocation without its --nproc, plus `extra` arguments,
+// run in N local processes with torchrun's variables; returns the exit code
+// (train/distributed.h, launch_local_ranks).
+int launch_invocation(int nproc, const std::vector<std::string>& extra = {});
 // Runs the subcommand that app.parse() selected; returns the exit code.
 int run_selected_command(CLI::App& app);
 

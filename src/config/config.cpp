@@ -193,6 +193,40 @@ void TrainConfig::validate() const {
 void EvalConfig::validate() const {
   PGOLF_CHECK(val_batch_size > 0, "VAL_BATCH_SIZE={} must be positive", val_batch_size);
   PGOLF_CHECK(val_max_tokens >= 0, "VAL_MAX_TOKENS={} must be >= 0", val_max_tokens);
+  PGOLF_CHECK(eval_stride >= 0, "EVAL_STRIDE={} must be >= 0", eval_stride);
+  PGOLF_CHECK(eval_seq_len >= 0, "EVAL_SEQ_LEN={} must be >= 0", eval_seq_len);
+  PGOLF_CHECK(eval_batch_seqs > 0, "EVAL_BATCH_SEQS={} must be positive", eval_batch_seqs);
+}
+
+void TttConfig::validate() const {
+  PGOLF_CHECK(mode == "none" || mode == "sgd" || mode == "adamw" || mode == "muon",
+              "TTT_MODE='{}' must be none, sgd, adamw or muon", mode);
+  PGOLF_CHECK(lr > 0, "TTT_LR={} must be positive", lr);
+  PGOLF_CHECK(epochs >= 0, "TTT_EPOCHS={} must be >= 0", epochs);
+  PGOLF_CHECK(momentum >= 0 && momentum < 1, "TTT_MOMENTUM={} must be in [0, 1)", momentum);
+  PGOLF_CHECK(freeze_blocks >= 0, "TTT_FREEZE_BLOCKS={} must be >= 0", freeze_blocks);
+  PGOLF_CHECK(batch_seqs > 0, "TTT_BATCH_SEQS={} must be positive", batch_seqs);
+  PGOLF_CHECK(grad_clip >= 0, "TTT_GRAD_CLIP={} must be >= 0", grad_clip);
+  PGOLF_CHECK(chunk_tokens > 0, "TTT_CHUNK_TOKENS={} must be positive", chunk_tokens);
+  PGOLF_CHECK(ns_steps > 0, "TTT_NS_STEPS={} must be positive", ns_steps);
+  PGOLF_CHECK(!entropy_adapt || mode == "muon",
+              "TTT_ENTROPY_ADAPT=1 belongs to TTT_MODE=muon (#1406's 03-28 TTT)");
+  PGOLF_CHECK(schedule == "chunk" || schedule == "step" || schedule == "constant",
+              "TTT_SCHEDULE='{}' must be chunk, step or constant", schedule);
+  PGOLF_CHECK(block_lr_min > 0 && block_lr_min <= 1, "TTT_BLOCK_LR_MIN={} must be in (0, 1]",
+              block_lr_min);
+  PGOLF_CHECK(proj_lr_mult > 0 && fc_lr_mult > 0,
+              "TTT_PROJ_LR_MULT and TTT_FC_LR_MULT must be positive");
+  PGOLF_CHECK(max_seconds >= 0, "TTT_MAX_SECONDS={} must be >= 0", max_seconds);
+  PGOLF_CHECK(val_adapt == "none" || val_adapt == "prequant" || val_adapt == "postquant",
+              "VAL_ADAPT='{}' must be none, prequant or postquant", val_adapt);
+  PGOLF_CHECK(val_adapt == "none" || allow_non_compliant,
+              "VAL_ADAPT={} trains on the validation tokens before they are scored, which the "
+              "challenge forbids; set ALLOW_NON_COMPLIANT=1 to run it anyway (its results are "
+              "marked non_compliant)",
+              val_adapt);
+  PGOLF_CHECK(val_adapt_lr > 0 && val_adapt_epochs > 0,
+              "VAL_ADAPT_LR and VAL_ADAPT_EPOCHS must be positive");
 }
 
 double QuantConfig::resolved_prune_frac() const {
@@ -234,6 +268,7 @@ void Config::validate() const {
   data.validate();
   train.validate();
   eval.validate();
+  ttt.validate();
   quant.validate();
   runtime.validate();
   PGOLF_CHECK(train.train_seq_len > 0 && eval.val_batch_size >= train.train_seq_len,

@@ -142,10 +142,57 @@ struct TrainConfig {
   void validate() const;
 };
 
-// Validation (spec quantize-eval-ttt §1).
+// Validation (spec quantize-eval-ttt §1-2): the plain split into sequences,
+// and sliding windows after the export.
 struct EvalConfig {
   int64_t val_batch_size = 524288;
-  int64_t val_max_tokens = 0;  // 0: the whole validation split; >0: only its first N tokens
+  int64_t val_max_tokens = 0;    // 0: the whole validation split; >0: only its first N tokens
+  int64_t eval_stride = 64;      // sliding-window stride after the export (0: no sliding eval)
+  int64_t eval_seq_len = 0;      // window length (0: TRAIN_SEQ_LEN)
+  int64_t eval_batch_seqs = 32;  // windows per forward on each rank
+  // Windows longer than TRAIN_SEQ_LEN use the NTK-aware RoPE base (§2.5),
+  // with TRAIN_SEQ_LEN as reference length unless the model has its own.
+  bool eval_ntk = true;
+  // Count the tail like the references do (its last `stride` targets scored
+  // L/stride times, §2.2); the default scores every target exactly once.
+  bool eval_reference_tail = false;
+
+  int64_t resolved_seq_len(int64_t train_seq_len) const {
+    return eval_seq_len > 0 ? eval_seq_len : train_seq_len;
+  }
+  void validate() const;
+};
+
+// Test-time training (spec quantize-eval-ttt §5). TTT_MODE runs the chunked
+// score-first scheme (§5.1): each chunk is scored before any update that uses
+// its tokens, and the last chunk is never trained on. VAL_ADAPT runs one of
+// the two entries' modes that train on the validation tokens *before* scoring
+// them (§5.6-5.7); they break the challenge's rule and need
+// ALLOW_NON_COMPLIANT=1, and every output they produce is marked.
+struct TttConfig {
+  std::string mode = "none";  // none | sgd (#461) | adamw (#456, #562) | muon (#1406 03-28)
+  double lr = 0.002;
+  int64_t epochs = 3;              // passes over each chunk
+  double momentum = 0.9;           // sgd
+  int64_t freeze_blocks = 0;       // blocks.{b<N}. and the cores they use stay fixed
+  int64_t batch_seqs = 32;         // training sequences per step (per rank)
+  double grad_clip = 1.0;          // global grad-norm clip (0: off)
+  int64_t chunk_tokens = 32768;    // chunk size C
+  int64_t ns_steps = 3;            // muon: Newton-Schulz iterations
+  bool entropy_adapt = false;      // muon (#1406 03-28): epochs from the chunk's scored NLL
+  std::string schedule = "chunk";  // lr cosine: chunk (across chunks) | step | constant
+  double block_lr_min = 1.0;       // per-block LR from this (first block) to 1 (last); 1: off
+  double proj_lr_mult = 1.0;       // #562's groups: attn.proj/mlp.proj/bigram.proj
+  double fc_lr_mult = 1.0;         // #562's groups: mlp.fc
+  double max_seconds = 0;          // stop adapting (keep scoring) after this long; 0: no cap
+  // Non-compliant: none | prequant (#1406 dTTT before the export) |
+  // postquant (#562: fine-tune the round-tripped model on the whole split).
+  std::string val_adapt = "none";
+  double val_adapt_lr = 5e-4;
+  int64_t val_adapt_epochs = 10;
+  bool allow_non_compliant = false;
+
+  bool enabled() const { return mode != "none"; }
   void validate() const;
 };
 
@@ -192,6 +239,7 @@ struct Config {
   DataConfig data;
   TrainConfig train;
   EvalConfig eval;
+  TttConfig ttt;
   QuantConfig quant;
   RuntimeConfig runtime;
 

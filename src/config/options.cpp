@@ -82,6 +82,7 @@ std::vector<Option> config_options(Config& c) {
   DataConfig& d = c.data;
   TrainConfig& t = c.train;
   EvalConfig& e = c.eval;
+  TttConfig& tt = c.ttt;
   QuantConfig& q = c.quant;
   RuntimeConfig& r = c.runtime;
   return {
@@ -191,6 +192,43 @@ std::vector<Option> config_options(Config& c) {
                   "validation tokens per batch (all ranks)"),
       make_option("eval", "val_max_tokens", e.val_max_tokens,
                   "score only the first N val tokens (0: all)"),
+      make_option("eval", "eval_stride", e.eval_stride,
+                  "sliding-window stride after the export (0: no sliding eval)"),
+      make_option("eval", "eval_seq_len", e.eval_seq_len, "window length (0: TRAIN_SEQ_LEN)"),
+      make_option("eval", "eval_batch_seqs", e.eval_batch_seqs, "windows per forward per rank"),
+      make_option("eval", "eval_ntk", e.eval_ntk,
+                  "NTK-aware RoPE base for windows longer than TRAIN_SEQ_LEN"),
+      make_option("eval", "eval_reference_tail", e.eval_reference_tail,
+                  "count the tail targets L/stride times as the references do"),
+
+      make_option("ttt", "ttt_mode", tt.mode,
+                  "score-first TTT: none | sgd (#461) | adamw (#456, #562) | muon (#1406)"),
+      make_option("ttt", "ttt_lr", tt.lr, "TTT learning rate"),
+      make_option("ttt", "ttt_epochs", tt.epochs, "TTT passes over each scored chunk"),
+      make_option("ttt", "ttt_momentum", tt.momentum, "sgd momentum"),
+      make_option("ttt", "ttt_freeze_blocks", tt.freeze_blocks, "first N blocks stay fixed"),
+      make_option("ttt", "ttt_batch_seqs", tt.batch_seqs, "TTT sequences per step per rank"),
+      make_option("ttt", "ttt_grad_clip", tt.grad_clip, "TTT grad-norm clip (0: off)"),
+      make_option("ttt", "ttt_chunk_tokens", tt.chunk_tokens, "TTT chunk size in tokens"),
+      make_option("ttt", "ttt_ns_steps", tt.ns_steps, "muon: Newton-Schulz iterations"),
+      make_option("ttt", "ttt_entropy_adapt", tt.entropy_adapt,
+                  "muon: epochs 4/3/2 by the chunk's scored entropy"),
+      make_option("ttt", "ttt_schedule", tt.schedule,
+                  "TTT lr cosine: chunk (across chunks) | step | constant"),
+      make_option("ttt", "ttt_block_lr_min", tt.block_lr_min,
+                  "per-block LR scale from this (block 0) to 1 (last block); 1: off"),
+      make_option("ttt", "ttt_proj_lr_mult", tt.proj_lr_mult,
+                  "LR multiplier of attn.proj, mlp.proj, bigram.proj (#562: 3)"),
+      make_option("ttt", "ttt_fc_lr_mult", tt.fc_lr_mult, "LR multiplier of mlp.fc (#562: 0.5)"),
+      make_option("ttt", "ttt_max_seconds", tt.max_seconds,
+                  "stop adapting after this long, scoring continues (0: no cap)"),
+      make_option("ttt", "val_adapt", tt.val_adapt,
+                  "NON-COMPLIANT training on the val split before scoring: none | prequant "
+                  "(#1406 dTTT) | postquant (#562)"),
+      make_option("ttt", "val_adapt_lr", tt.val_adapt_lr, "VAL_ADAPT learning rate"),
+      make_option("ttt", "val_adapt_epochs", tt.val_adapt_epochs, "VAL_ADAPT epochs"),
+      make_option("ttt", "allow_non_compliant", tt.allow_non_compliant,
+                  "allow VAL_ADAPT modes that break the challenge's rules"),
 
       make_option("quant", "quant_format", q.format,
                   "export scheme: int8 | pr1406 | pr461 | pr456 | pr562"),

@@ -116,6 +116,20 @@ Config pr1406() {
   c.quant.gptq_calib = "train";
   c.quant.gptq_calib_batches = 256;
   c.quant.compressor = "lzma";
+  // Evaluation: sliding windows, stride 64, 32 per batch. Its final file's
+  // dTTT trains on the whole validation split before scoring (§5.6):
+  // VAL_ADAPT=prequant with ALLOW_NON_COMPLIANT=1 reproduces it. The legal
+  // TTT of its 03-28 commit (§5.4) is the preset's: Newton-Schulz updates,
+  // entropy-adaptive epochs, cosine across chunks.
+  c.eval.eval_batch_seqs = 32;
+  c.ttt.mode = "muon";
+  c.ttt.lr = 0.002;
+  c.ttt.epochs = 3;
+  c.ttt.ns_steps = 3;
+  c.ttt.entropy_adapt = true;
+  c.ttt.batch_seqs = 32;
+  c.ttt.val_adapt_lr = 5e-4;
+  c.ttt.val_adapt_epochs = 10;
   return c;
 }
 
@@ -145,6 +159,15 @@ Config pr461() {
   c.train.swa_start_frac = 0.2;
   c.train.qat_threshold = 0.1;
   c.quant.format = "pr461";  // int5 MLP, int6 attention + bigram, row max
+  // Score-first TTT (§5.2): SGD momentum 0.9, 3 epochs per chunk, blocks 0-1
+  // (and so cores 0-1) frozen; scoring batch 64 windows.
+  c.eval.eval_batch_seqs = 64;
+  c.ttt.mode = "sgd";
+  c.ttt.lr = 0.002;
+  c.ttt.epochs = 3;
+  c.ttt.momentum = 0.9;
+  c.ttt.freeze_blocks = 2;
+  c.ttt.batch_seqs = 32;
   return c;
 }
 
@@ -167,6 +190,14 @@ Config pr456() {
   c.train.swa_start_frac = 0.2;
   c.train.qat_threshold = 0.1;
   c.quant.format = "pr456";
+  // Score-first TTT (§5.3): one AdamW step per chunk, cosine across chunks;
+  // stride 128, scoring batch 64 windows.
+  c.eval.eval_stride = 128;
+  c.eval.eval_batch_seqs = 64;
+  c.ttt.mode = "adamw";
+  c.ttt.lr = 5e-4;
+  c.ttt.epochs = 1;
+  c.ttt.batch_seqs = 16;
   return c;
 }
 
@@ -200,6 +231,21 @@ Config pr562() {
   c.train.swa_start_frac = 0.4;
   c.train.qat_threshold = 0.5;  // the run's value (code default 0.1)
   c.quant.format = "pr562";     // int5/int6 with the per-row clip search, no GPTQ
+  // Its TTT fine-tunes on the whole validation split for 22 epochs before
+  // scoring (§5.7): VAL_ADAPT=postquant with ALLOW_NON_COMPLIANT=1. The
+  // preset's TTT applies its optimiser settings score-first instead: AdamW,
+  // per-step cosine, proj x3 / fc x0.5 groups, 32 sequences, clip 1.0 (the
+  // epochs per chunk are ours: #461's 3).
+  c.eval.eval_batch_seqs = 32;
+  c.ttt.mode = "adamw";
+  c.ttt.lr = 5e-4;
+  c.ttt.epochs = 3;
+  c.ttt.schedule = "step";
+  c.ttt.proj_lr_mult = 3.0;
+  c.ttt.fc_lr_mult = 0.5;
+  c.ttt.batch_seqs = 32;
+  c.ttt.val_adapt_lr = 5e-4;
+  c.ttt.val_adapt_epochs = 22;
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "data/shard.h"
+#include "train/distributed.h"
 
 namespace pgolf {
 
@@ -71,6 +72,18 @@ ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& 
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   finish(result);
   return result;
+}
+
+void all_reduce_sums(ValResult& r, ProcessGroup* group) {
+  if (group && group->active()) {
+    auto sums = torch::tensor({r.loss_sum, static_cast<double>(r.token_count), r.byte_count},
+                              torch::kDouble);
+    group->all_reduce_sum(sums);
+    r.loss_sum = sums[0].item<double>();
+    r.token_count = static_cast<int64_t>(sums[1].item<double>());
+    r.byte_count = sums[2].item<double>();
+  }
+  finish(r);
 }
 
 void finish(ValResult& r) {

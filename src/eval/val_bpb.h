@@ -53,6 +53,11 @@ ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& 
 // val_loss and val_bpb from the three sums (after any cross-rank reduction).
 void finish(ValResult& result);
 
+class ProcessGroup;
+// Sums the three counters across the group's ranks (no-op without a group),
+// then finish()es.
+void all_reduce_sums(ValResult& result, ProcessGroup* group);
+
 // Sequences per forward for VAL_BATCH_SIZE tokens split over world * accum.
 int64_t val_batch_seqs(int64_t val_batch_size, int64_t world_size, int64_t grad_accum,
                        int64_t seq_len);

@@ -45,6 +45,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
                         torch::Tensor& v0);
 
   bool use_xsa() const { return use_xsa_; }
+  Rotary& rotary() { return rotary_; }
 
   torch::Tensor q_gain;     // (H)
   torch::Tensor vr_lambda;  // (2), value_residual_mode = lambda

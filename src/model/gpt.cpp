@@ -148,6 +148,17 @@ void GPTImpl::init_orthogonal_linears(bool scale_proj) {
 
 // A core serving n > 1 layers gets the mean of its uses' gradients, not the
 // sum (#461's hook); applied before any clipping or averaging.
+int64_t GPTImpl::set_rope_ntk_ref_len(int64_t len) {
+  const int64_t previous = config_.rope_ntk_ref_len;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* attn = dynamic_cast<CausalSelfAttentionImpl*>(module.get())) {
+      attn->rotary().set_ntk_ref_len(len);
+    }
+  }
+  config_.rope_ntk_ref_len = len;
+  return previous;
+}
+
 void GPTImpl::halve_shared_core_gradients() {
   std::map<int64_t, int64_t> uses;
   for (int64_t l = 0; l < config_.num_layers; ++l) ++uses[config_.core_of_layer(l)];

@@ -65,6 +65,9 @@ class GPTImpl : public torch::nn::Module {
   // A layer that runs twice in one forward (recur_layers) is shown twice.
   void set_input_observer(InputObserver observer);
   torch::ScalarType compute_dtype() const { return compute_dtype_; }
+  // NTK-aware RoPE above `len` tokens in every attention (0: off); returns the
+  // previous value. Long-context evaluation sets it to TRAIN_SEQ_LEN.
+  int64_t set_rope_ntk_ref_len(int64_t len);
   const ModelConfig& config() const { return config_; }
 
   // The matrices and modules logical layer `layer` runs with.

@@ -22,6 +22,12 @@ class Rotary {
   // Both (1, 1, T, rope_dims/2) in `dtype`.
   std::pair<torch::Tensor, torch::Tensor> tables(int64_t seq_len, torch::Device device,
                                                  torch::ScalarType dtype);
+  // Long-context evaluation (spec quantize-eval-ttt §2.5): NTK scaling above `len`.
+  void set_ntk_ref_len(int64_t len) {
+    ntk_ref_len_ = len;
+    cos_ = sin_ = torch::Tensor();
+  }
+  int64_t ntk_ref_len() const { return ntk_ref_len_; }
 
  private:
   int64_t rope_dims_;

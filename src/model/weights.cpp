@@ -154,4 +154,12 @@ std::string parameter_table(GPT& model) {
   return out;
 }
 
+void load_weights(GPT& model, StateDict weights) {
+  const ModelConfig& config = model->config();
+  if (config.weight_layout == "banks" && !has_tensor(weights, "qo_bank")) {
+    weights = rebank_state_dict(weights, config.num_layers);
+  }
+  load_state_dict(model, weights);
+}
+
 }  // namespace pgolf

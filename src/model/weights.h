@@ -29,6 +29,10 @@ int64_t parameter_count(GPT& model);
 StateDict unbank_state_dict(const StateDict& weights, int64_t num_layers);
 StateDict rebank_state_dict(const StateDict& weights, int64_t num_layers);
 
+// load_state_dict, accepting per-layer names for a banked model (rebanked
+// first): artifacts and #1406's own quantiser store the unbanked form.
+void load_weights(GPT& model, StateDict weights);
+
 // One line per parameter: name, shape, numel, dtype; then "model_params:N".
 std::string parameter_table(GPT& model);
 

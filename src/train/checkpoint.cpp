@@ -48,7 +48,9 @@ std::vector<std::string> resume_mismatches(const Config& stored, const Config& n
   const auto ta = config_options(a), tb = config_options(b);
   std::vector<std::string> out;
   for (size_t i = 0; i < ta.size(); ++i) {
-    if (ta[i].group == "runtime" || ta[i].group == "eval" || ta[i].group == "quant") continue;
+    if (ta[i].group == "runtime" || ta[i].group == "eval" || ta[i].group == "ttt" ||
+        ta[i].group == "quant")
+      continue;
     if (ta[i].get() != tb[i].get()) {
       out.push_back(fmt::format("{} (run: {}, now: {})", ta[i].env, ta[i].get(), tb[i].get()));
     }

@@ -7,6 +7,7 @@
 #include "common/code_size.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "eval/val_adapt.h"
 #include "model/weights.h"
 #include "quant/prune.h"
 #include "train/calibration.h"
@@ -89,7 +90,11 @@ StateDict export_state_dict(GPT& model) {
 }
 
 std::string encode_for_config(const QuantizedModel& model, const Config& config) {
-  const auto config_json = to_json(config);
+  auto config_json = to_json(config);
+  // Weights fine-tuned on the validation split (#1406's dTTT) carry the mark.
+  if (config.ttt.val_adapt == "prequant") {
+    config_json["non_compliant"] = non_compliant_reason(config.ttt.val_adapt);
+  }
   if (config.quant.compressor == "auto") return encode_artifact_smallest(model, config_json);
   const Codec codec = parse_codec(config.quant.compressor);
   const int level =
@@ -197,13 +202,10 @@ ExportResult export_and_validate(ExportContext& ctx) {
               result.size.total_bytes);
 
   // Round trip: what the artifact holds, into the model, validated.
-  StateDict restored = dequantize(loaded.model);
-  if (is_banks(config) && !has_tensor(restored, "qo_bank")) {
-    restored = rebank_state_dict(restored, config.model.num_layers);
-  }
-  load_state_dict(ctx.model, restored);
+  load_weights(ctx.model, dequantize(loaded.model));
   result.roundtrip = ctx.validate();
   const std::string name = roundtrip_label(loaded.info.quant_format, loaded.info.codec);
+  result.roundtrip_name = name;
   log.print(fmt::format("{} val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms", name,
                         result.roundtrip.val_loss, result.roundtrip.val_bpb,
                         1000.0 * result.roundtrip.seconds));

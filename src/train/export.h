@@ -60,7 +60,8 @@ struct ExportResult {
   std::filesystem::path artifact_path;
   SizeReport size;
   ValResult roundtrip;
-  nlohmann::json details;  // for results.json: scheme, pruning, calibration, gap
+  std::string roundtrip_name;  // final_int6_roundtrip, final_int8_zlib_roundtrip
+  nlohmann::json details;      // for results.json: scheme, pruning, calibration, gap
 };
 
 ExportResult export_and_validate(ExportContext& ctx);

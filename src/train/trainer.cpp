@@ -15,6 +15,8 @@
 #include "common/progress.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
+#include "eval/final_eval.h"
+#include "eval/val_adapt.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
 #include "quant/int8.h"
@@ -185,15 +187,7 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
     options.rank = s.rank;
     options.world_size = s.world_size;
     ValResult r = evaluate_val(s.model, s.val_tokens, s.luts, options);
-    if (s.world_size > 1) {
-      auto sums = torch::tensor({r.loss_sum, static_cast<double>(r.token_count), r.byte_count},
-                                torch::kDouble);
-      group.all_reduce_sum(sums);
-      r.loss_sum = sums[0].item<double>();
-      r.token_count = static_cast<int64_t>(sums[1].item<double>());
-      r.byte_count = sums[2].item<double>();
-      finish(r);
-    }
+    if (s.world_size > 1) all_reduce_sums(r, &group);
     return r;
   };
 
@@ -345,14 +339,27 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
   // artifact's validation on the whole split); the other ranks are done.
   if (group.master()) checkpoint();
   group.barrier();
-  if (!group.master()) return summary;
+  // The final evaluation (sliding windows, TTT) runs on every rank: the others
+  // wait for rank 0's artifact and load it.
+  const bool group_final_eval =
+      group.active() && (config.eval.eval_stride > 0 || config.ttt.enabled());
+  if (!group.master()) {
+    if (!group_final_eval) return summary;
+    group.barrier();
+    const LoadedArtifact loaded = read_artifact(run_dir / artifact_file_name(config.quant));
+    load_weights(s.model, dequantize(loaded.model));
+    FinalEvalOptions fe;
+    fe.group = &group;
+    fe.quiet = true;
+    run_final_evaluation(s.model, s.val_tokens, s.luts, config, fe);
+    return summary;
+  }
   s.rank = 0;
   s.world_size = 1;
 
   // The weights the entry exports: its EMA (#1406), else its SWA mean
   // (#461/#456/#562); evaluated again so the quantisation gap is measured
   // from what is exported. Late QAT is switched off before export.
-  if (qat_on) s.model->set_qat(FakeQuantSpec{}, false);
   std::string averaged;
   if (ema) {
     ema->apply_to(params);
@@ -367,6 +374,19 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
                           summary.pre_export.val_loss, summary.pre_export.val_bpb));
     log.print(fmt::format("weights:{} applied", averaged));
   }
+  // NON-COMPLIANT #1406 dTTT (spec §5.6): the exported weights fine-tuned on
+  // the validation split itself, in train mode with late QAT still on.
+  nlohmann::json prequant_adapt;
+  if (config.ttt.val_adapt == "prequant") {
+    const ValAdaptResult adapted =
+        adapt_on_validation(s.model, s.val_tokens, config.ttt, tc.train_seq_len, nullptr,
+                            [&](const std::string& line) { log.print(line); });
+    prequant_adapt = adapted.to_json();
+    summary.pre_export = validate();
+    log.print(fmt::format("DIAGNOSTIC post_ttt val_loss:{:.4f} val_bpb:{:.4f} NON_COMPLIANT",
+                          summary.pre_export.val_loss, summary.pre_export.val_bpb));
+  }
+  if (qat_on) s.model->set_qat(FakeQuantSpec{}, false);
 
   // ---------------------------------------------------------------------------
   // Export: fp32 weights, then the artifact by the quantization scheme
@@ -392,6 +412,21 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
   summary.artifact_bytes = size.model_bytes;
   summary.roundtrip = exported.roundtrip;
 
+  // Sliding windows and score-first TTT on the round-tripped weights.
+  if (group_final_eval) group.barrier();
+  FinalEvalOptions fe;
+  fe.prefix = final_eval_prefix(exported.roundtrip_name);
+  fe.group = group_final_eval ? &group : nullptr;
+  fe.print = [&](const std::string& line) { log.print(line); };
+  fe.quiet = config.runtime.quiet;
+  const FinalEvalResult final_eval =
+      run_final_evaluation(s.model, s.val_tokens, s.luts, config, fe);
+  nlohmann::json evaluation = final_eval.to_json();
+  if (!prequant_adapt.is_null()) {
+    evaluation["val_adapt"] = prequant_adapt;
+    evaluation["score_first"] = false;
+  }
+
   nlohmann::json results = {{"preset", config.preset},
                             {"steps", summary.steps},
                             {"train_time_ms", summary.train_time_ms},
@@ -403,7 +438,9 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
                             {"code_bytes", size.code_bytes},
                             {"total_bytes", size.total_bytes},
                             {"fits_cap", size.fits()},
-                            {"export", exported.details}};
+                            {"export", exported.details},
+                            {"evaluation", evaluation}};
+  if (!final_eval.non_compliant.empty()) results["non_compliant"] = final_eval.non_compliant;
   write_file_atomic(run_dir / "results.json", results.dump(2) + "\n");
   metrics.write({{"event", "final"}, {"results", results}});
   return summary;

@@ -25,8 +25,7 @@ std::string args(const testing::ScratchDir& scratch, const std::string& id, int 
       "--max-wallclock-seconds 0 --train-log-every 1 --val-max-tokens 4097 "
       "--val-batch-size 2048 --qat-threshold 0.6 --threads 1 --data-path {} "
       "--tokenizer-path {} --run-dir {} --run-id {} --quiet 1",
-      accum, (data / "shards").string(), tokenizer,
-      scratch.path().string(), id);
+      accum, (data / "shards").string(), tokenizer, scratch.path().string(), id);
 }
 
 std::map<int64_t, double> losses(const std::filesystem::path& run) {
@@ -63,8 +62,7 @@ TEST(DataParallel, AFailingRankFailsTheLaunch) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;
   // A tokenizer that does not exist: every rank fails, the launcher reports it.
-  const auto run =
-      testing::run_pgolf(args(scratch, "bad", 1, "/nonexistent.model") + " --nproc 2");
+  const auto run = testing::run_pgolf(args(scratch, "bad", 1, "/nonexistent.model") + " --nproc 2");
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.output.find("rank"), std::string::npos) << run.output;
 }
