@@ -7,7 +7,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "common/fs.h"
 #include "config/presets.h"
 #include "train/trainer.h"
 
@@ -108,6 +111,17 @@ const std::filesystem::path& trained_tiny_run() {
     return done;
   }();
   return run;
+}
+
+std::map<int64_t, double> train_losses(const std::filesystem::path& run_dir) {
+  std::map<int64_t, double> out;
+  std::istringstream lines(read_file(run_dir / "metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("event") == "train")
+      out[j.at("step").get<int64_t>()] = j.at("train_loss").get<double>();
+  }
+  return out;
 }
 
 std::filesystem::path official_tokenizer() {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "common/error.h"
@@ -36,6 +37,10 @@ std::filesystem::path official_tokenizer();
 const std::filesystem::path& trained_tiny_run();
 // Its config, with the data paths set and VAL_MAX_TOKENS = 16,384.
 Config trained_tiny_config();
+
+// A run folder's train losses from its metrics.jsonl: step -> loss, the last
+// record of each step (a resumed run logs some steps again).
+std::map<int64_t, double> train_losses(const std::filesystem::path& run_dir);
 
 // Runs the pgolf binary with `args` (shell syntax), capturing stdout and stderr.
 struct CliRun {

@@ -28,17 +28,6 @@ std::string args(const testing::ScratchDir& scratch, const std::string& id, int 
       accum, (data / "shards").string(), tokenizer, scratch.path().string(), id);
 }
 
-std::map<int64_t, double> losses(const std::filesystem::path& run) {
-  std::map<int64_t, double> out;
-  std::istringstream lines(read_file(run / "metrics.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    const auto j = nlohmann::json::parse(line);
-    if (j.at("event") == "train")
-      out[j.at("step").get<int64_t>()] = j.at("train_loss").get<double>();
-  }
-  return out;
-}
-
 TEST(DataParallel, TwoRanksMatchOneProcessWithTheSameGlobalBatch) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;
@@ -48,7 +37,7 @@ TEST(DataParallel, TwoRanksMatchOneProcessWithTheSameGlobalBatch) {
   ASSERT_EQ(two.exit_code, 0) << two.output;
   const auto log = read_file(scratch / "two/train.log");
   EXPECT_NE(log.find("world_size:2 grad_accum_steps:1"), std::string::npos) << log;
-  const auto a = losses(scratch / "one"), b = losses(scratch / "two");
+  const auto a = testing::train_losses(scratch / "one"), b = testing::train_losses(scratch / "two");
   ASSERT_EQ(a.size(), 12u);
   ASSERT_EQ(b.size(), 12u);
   for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, 2e-4 * loss) << "step " << step;

@@ -34,18 +34,6 @@ std::string run_args(const testing::ScratchDir& scratch, const std::string& run_
       run_id);
 }
 
-// step -> train loss, the last record of each step (a resumed run re-logs).
-std::map<int64_t, double> train_losses(const std::filesystem::path& run) {
-  std::map<int64_t, double> out;
-  std::istringstream lines(read_file(run / "metrics.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    const auto j = nlohmann::json::parse(line);
-    if (j.at("event") == "train")
-      out[j.at("step").get<int64_t>()] = j.at("train_loss").get<double>();
-  }
-  return out;
-}
-
 class KilledWhileCheckpointing : public ::testing::TestWithParam<int> {};
 
 TEST_P(KilledWhileCheckpointing, ResumesToTheUninterruptedResult) {
@@ -75,7 +63,7 @@ TEST_P(KilledWhileCheckpointing, ResumesToTheUninterruptedResult) {
   EXPECT_NE(read_file(run / "train.log").find(fmt::format("resumed: step:{}", 4 * (write - 1))),
             std::string::npos);
 
-  const auto a = train_losses(scratch / "full"), b = train_losses(run);
+  const auto a = testing::train_losses(scratch / "full"), b = testing::train_losses(run);
   ASSERT_EQ(a.size(), 16u);
   ASSERT_EQ(b.size(), 16u);
   for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
