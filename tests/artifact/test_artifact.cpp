@@ -13,6 +13,7 @@
 #include "common/code_size.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "tests/artifact/artifact_forge.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
@@ -65,13 +66,7 @@ std::string forge(const std::string& bytes, const std::function<void(Json&, std:
   Json header = Json::parse(bytes.substr(24, header_len));
   std::string payload = bytes.substr(24 + header_len);
   edit(header, payload);
-  const std::string text = header.dump();
-  std::string out = bytes.substr(0, 12);
-  const uint32_t crc = crc32_of(text);
-  const uint64_t len = text.size();
-  out.append(reinterpret_cast<const char*>(&crc), 4);
-  out.append(reinterpret_cast<const char*>(&len), 8);
-  return out + text + payload;
+  return testing::reassemble(bytes, header, payload);
 }
 
 // As forge(), with the payload CRCs recomputed too (codec none only).

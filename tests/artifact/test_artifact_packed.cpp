@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "quant/bitpack.h"
 #include "quant/scheme.h"
+#include "tests/artifact/artifact_forge.h"
 #include "tests/quant/single_thread.h"
 #include "tests/test_util.h"
 
@@ -61,13 +62,7 @@ std::string forge_none(const std::string& bytes,
   header["payload"]["uncompressed_crc32"] = crc32_of(payload);
   header["payload"]["compressed_bytes"] = payload.size();
   header["payload"]["uncompressed_bytes"] = payload.size();
-  const std::string text = header.dump();
-  std::string out = bytes.substr(0, 12);
-  const uint32_t crc = crc32_of(text);
-  const uint64_t len = text.size();
-  out.append(reinterpret_cast<const char*>(&crc), 4);
-  out.append(reinterpret_cast<const char*>(&len), 8);
-  return out + text + payload;
+  return testing::reassemble(bytes, header, payload);
 }
 
 Json& row_named(Json& header, const std::string& name) {
@@ -130,22 +125,7 @@ TEST_F(ArtifactPackedTest, PackedPayloadIsSmaller) {
 TEST_F(ArtifactPackedTest, VersionOneFilesStillDecode) {
   // Written by the version-1 encoder's layout: int8 per row [2, 3] with fp16
   // scales (0.5, 0.25), a kept fp32 control vector and an int64 passthrough.
-  static const char kV1[] =
-      "PGOLFART\x01\x00\x00\x00wO)\xe7\x8f\x02\x00\x00\x00\x00\x00\x00{\"config\":{\"see"
-      "d\":1},\"created\":\"2025-01-01T00:00:00Z\",\"payload\":{\"codec\":\"none\",\"com"
-      "pressed_bytes\":26,\"compressed_crc32\":2398354797,\"level\":0,\"uncompressed_byt"
-      "es\":26,\"uncompressed_crc32\":2398354797},\"pgolf_version\":\"0.1.0\",\"quant_fo"
-      "rmat\":\"int8_clean_per_row_v1\",\"tensors\":[{\"bytes\":6,\"dtype\":\"I8\",\"kin"
-      "d\":\"int8_per_row\",\"name\":\"w\",\"offset\":0,\"orig_dtype\":\"F32\",\"scale\""
-      ":{\"bytes\":4,\"dtype\":\"F16\",\"offset\":6,\"shape\":[2]},\"shape\":[2,3]},{\"b"
-      "ytes\":8,\"dtype\":\"F32\",\"kind\":\"kept_float\",\"name\":\"blocks.0.attn_scale"
-      "\",\"offset\":10,\"orig_dtype\":\"F32\",\"shape\":[2]},{\"bytes\":8,\"dtype\":\"I"
-      "64\",\"kind\":\"passthrough\",\"name\":\"step\",\"offset\":18,\"orig_dtype\":\"I6"
-      "4\",\"shape\":[1]}]}\x01\xfe\x7f\x81\x00\x05\x00"
-      "8\x00"
-      "4\x00\x00\xc0?\x00\x00\x00\xc0"
-      "\x07\x00\x00\x00\x00\x00\x00\x00";
-  const LoadedArtifact v1 = decode_artifact(std::string(kV1, sizeof(kV1) - 1), "v1.pgolf");
+  const LoadedArtifact v1 = decode_artifact(testing::version_one_artifact(), "v1.pgolf");
   EXPECT_EQ(v1.info.format_version, 1u);
   ASSERT_EQ(v1.model.entries.size(), 3u);
   EXPECT_EQ(v1.model.entries[0].kind, Kind::kInt8PerRow);

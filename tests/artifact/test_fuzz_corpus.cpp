@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "fuzz/fuzz_check.h"
 #include "quant/scheme.h"
+#include "tests/artifact/artifact_forge.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
@@ -67,31 +68,11 @@ QuantizedModel tiny_model(const char* format, int bits, CodeStorage storage) {
   return m;
 }
 
-// The version-1 file of test_artifact_packed.cpp (int8 per row, kept fp32, passthrough).
-std::string version_one_file() {
-  static const char kV1[] =
-      "PGOLFART\x01\x00\x00\x00wO)\xe7\x8f\x02\x00\x00\x00\x00\x00\x00{\"config\":{\"see"
-      "d\":1},\"created\":\"2025-01-01T00:00:00Z\",\"payload\":{\"codec\":\"none\",\"com"
-      "pressed_bytes\":26,\"compressed_crc32\":2398354797,\"level\":0,\"uncompressed_byt"
-      "es\":26,\"uncompressed_crc32\":2398354797},\"pgolf_version\":\"0.1.0\",\"quant_fo"
-      "rmat\":\"int8_clean_per_row_v1\",\"tensors\":[{\"bytes\":6,\"dtype\":\"I8\",\"kin"
-      "d\":\"int8_per_row\",\"name\":\"w\",\"offset\":0,\"orig_dtype\":\"F32\",\"scale\""
-      ":{\"bytes\":4,\"dtype\":\"F16\",\"offset\":6,\"shape\":[2]},\"shape\":[2,3]},{\"b"
-      "ytes\":8,\"dtype\":\"F32\",\"kind\":\"kept_float\",\"name\":\"blocks.0.attn_scale"
-      "\",\"offset\":10,\"orig_dtype\":\"F32\",\"shape\":[2]},{\"bytes\":8,\"dtype\":\"I"
-      "64\",\"kind\":\"passthrough\",\"name\":\"step\",\"offset\":18,\"orig_dtype\":\"I6"
-      "4\",\"shape\":[1]}]}\x01\xfe\x7f\x81\x00\x05\x00"
-      "8\x00"
-      "4\x00\x00\xc0?\x00\x00\x00\xc0"
-      "\x07\x00\x00\x00\x00\x00\x00\x00";
-  return std::string(kV1, sizeof(kV1) - 1);
-}
-
 // The corpus: file name -> bytes. Names starting "trunc_" must not decode.
 std::map<std::string, std::string> build_corpus() {
   const Json config = {{"model", {{"num_layers", 1}}}, {"preset", "fuzz"}};
   std::map<std::string, std::string> files;
-  files["v1_int8_none.pgolf"] = version_one_file();
+  files["v1_int8_none.pgolf"] = testing::version_one_artifact();
   const std::string int8_format(kInt8Format);
   const std::string pr461(scheme_quant_format(SchemeId::kPr461));
   const std::string pr1406(scheme_quant_format(SchemeId::kPr1406));
@@ -139,27 +120,6 @@ TEST(FuzzCorpus, EveryFileDecodesOrIsATruncationThatFailsCleanly) {
   // The committed corpus is what the generator writes (version 1 aside, the
   // creation time differs, so compare what decodes).
   EXPECT_EQ(build_corpus().size(), files.size());
-}
-
-// Rewrites the header (valid CRC) and, for codec none, the payload CRCs.
-std::string reforge(const std::string& bytes,
-                    const std::function<void(Json&, std::string&)>& edit) {
-  uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data() + 16, 8);
-  Json header = Json::parse(bytes.substr(24, header_len));
-  std::string payload = bytes.substr(24 + header_len);
-  edit(header, payload);
-  if (header["payload"]["codec"] == "none") {
-    header["payload"]["compressed_crc32"] = crc32_of(payload);
-    header["payload"]["uncompressed_crc32"] = crc32_of(payload);
-  }
-  const std::string text = header.dump();
-  std::string out = bytes.substr(0, 12);
-  const uint32_t crc = crc32_of(text);
-  const uint64_t len = text.size();
-  out.append(reinterpret_cast<const char*>(&crc), 4);
-  out.append(reinterpret_cast<const char*>(&len), 8);
-  return out + text + payload;
 }
 
 // A JSON value of a random kind, to put where another was.
@@ -244,7 +204,7 @@ std::string mutate(const std::string& input, std::mt19937_64& rng) {
       default:  // edit the header or the payload behind valid CRCs
         if (!parsable) break;
         try {
-          s = reforge(s, [&](Json& header, std::string& payload) {
+          s = testing::forge(s, [&](Json& header, std::string& payload) {
             if (rng() % 2 == 0 || payload.empty()) {
               mutate_header(header, rng);
             } else {
