@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <CLI/CLI.hpp>
+#include <utility>
 #include <vector>
 
 namespace pgolf {
@@ -18,6 +19,8 @@ void register_commands(CLI::App& app) {
                 add_inspect_command(app), add_bench_command(app)};
 }
 
+void register_command(Command command) { registry().push_back(std::move(command)); }
+
 namespace {
 std::vector<std::string>& invocation_storage() {
   static std::vector<std::string> args;
@@ -30,8 +33,9 @@ void set_invocation(int argc, char** argv) { invocation_storage().assign(argv + 
 const std::vector<std::string>& invocation() { return invocation_storage(); }
 
 int run_selected_command(CLI::App& app) {
+  // A parent (`data`) counts as parsed when its subcommand (`data fetch`) is.
   for (const Command& command : registry()) {
-    if (command.app->parsed()) return command.run();
+    if (command.app->parsed() && command.app->get_subcommands().empty()) return command.run();
   }
   return 1;
 }

@@ -25,11 +25,15 @@ Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
 Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
 
 void register_commands(CLI::App& app);
+// Adds a command built elsewhere (the workflow commands, src/workflow/) to the
+// dispatch table; call after register_commands().
+void register_command(Command command);
 // The process's arguments after argv[0], recorded by main() (`pgolf train
 // --nproc` re-runs them in each rank).
 void set_invocation(int argc, char** argv);
 const std::vector<std::string>& invocation();
-// Runs the subcommand that app.parse() selected; returns the exit code.
+// Runs the innermost subcommand that app.parse() selected (`data fetch`, not
+// `data`); returns the exit code.
 int run_selected_command(CLI::App& app);
 
 }  // namespace pgolf
