@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "tests/test_util.h"
 #include "tests/workflow/fake_run.h"
 

@@ -55,6 +55,7 @@ class FetchTest : public ::testing::Test {
     if (std::system("python3 --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
     export_dir_ = scratch_ / "www" / "datasets" / kRepo / "resolve" / "main" / "datasets";
     write_manifest(mini_manifest());
+    std::filesystem::create_directories(export_dir_ / kDataset);
     write_shard(export_dir_ / kDataset / "fineweb_val_000000.bin", tokens(700, 1));
     const int64_t train_tokens[] = {1000, 1000, 500};
     for (int i = 0; i < 3; ++i) {

@@ -92,11 +92,11 @@ TEST(Svg, ChartsEscapeAndScale) {
   EXPECT_NE(chart.find("loss &lt;a&amp;b&gt;"), std::string::npos);
   EXPECT_NE(chart.find("stroke=\"#123456\""), std::string::npos);
   EXPECT_EQ(chart.find("NaN"), std::string::npos);
-  EXPECT_NE(line_chart_svg({"empty"}, {}).find("no data"), std::string::npos);
+  EXPECT_NE(line_chart_svg({"empty", "", ""}, {}).find("no data"), std::string::npos);
   EXPECT_EQ(compact_number(1'500'000), "1.5M");
   EXPECT_EQ(compact_number(0.25), "0.25");
-  const std::string bars =
-      stacked_bar_svg({"t"}, {"a", "b"}, {"#f00", "#0f0"}, {BarRow{"run", {1.0, 3.0}}}, "s");
+  const std::string bars = stacked_bar_svg({"t", "", ""}, {"a", "b"}, {"#f00", "#0f0"},
+                                           {BarRow{"run", {1.0, 3.0}}}, "s");
   EXPECT_NE(bars.find("4 s"), std::string::npos) << bars;
 }
 
