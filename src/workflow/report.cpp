@@ -90,7 +90,7 @@ std::string schedules(const std::vector<RunRecord>& runs) {
       [](const RunRecord& r) -> const std::vector<TrainPoint>& { return r.train; };
   std::string out = "<h2>Schedules</h2>\n<div class=\"grid\">\n";
   out += line_chart_svg(
-      {"Muon learning rate (MATRIX_LR x schedule)", "step", "learning rate"},
+      {"Muon LR (MATRIX_LR x schedule)", "step", "learning rate"},
       per_run<TrainPoint>(
           runs, train,
           [](const RunRecord& r, const TrainPoint& p) {

@@ -25,9 +25,9 @@ constexpr double kEvalBudgetS = 600;
 
 // Fields that name this machine or this run, not the method.
 bool is_incidental(const Option& opt) {
-  static const std::vector<std::string> kKeys = {"run_id",      "run_dir",   "quiet",
-                                                 "threads",     "data_path", "tokenizer_path",
-                                                 "train_files", "val_files", "seed"};
+  static const std::vector<std::string> kKeys = {
+      "run_id",      "run_dir",   "quiet", "threads", "data_path", "tokenizer_path",
+      "train_files", "val_files", "seed",  "device",  "dtype"};
   return std::find(kKeys.begin(), kKeys.end(), opt.key) != kKeys.end();
 }
 
@@ -182,6 +182,9 @@ std::string method_section(const std::vector<RunRecord>& runs) {
   for (const auto& d : differences(first.config, preset(first.config.preset))) {
     flags += fmt::format(" {} {}", d.flag, d.value);
   }
+  // A CPU run's fp32 stands for the GPU's bf16 autocast (the reference's).
+  const std::string gpu_dtype =
+      first.config.runtime.device.rfind("cuda", 0) == 0 ? first.config.runtime.dtype : "bf16";
   std::string seeds;
   for (const auto& r : runs)
     seeds += fmt::format("{}{}", seeds.empty() ? "" : " ", r.config.train.seed);
@@ -193,9 +196,9 @@ std::string method_section(const std::vector<RunRecord>& runs) {
       "-j\n"
       "for SEED in {}; do\n"
       "  torchrun --standalone --nproc_per_node=8 --no-python ./build/pgolf train --preset {}{} "
-      "--device cuda --dtype bf16 --seed $SEED --run-id seed$SEED\n"
+      "--device cuda --dtype {} --seed $SEED --run-id seed$SEED\n"
       "done\n```\n",
-      seeds, first.config.preset, flags);
+      seeds, first.config.preset, flags, gpu_dtype);
   return out;
 }
 

@@ -110,7 +110,7 @@ TEST(Report, OverlaysRunsInOnePage) {
   EXPECT_EQ(count(html, "<svg"), 10u);  // 3 train loss, 3 val_bpb, LR, momentum, phases, sizes
   for (const char* needle :
        {"<title>my runs</title>", "train loss vs step", "train loss vs tokens",
-        "train loss vs training time (s)", "val_bpb vs tokens", "Muon learning rate",
+        "train loss vs training time (s)", "val_bpb vs tokens", "Muon LR (MATRIX_LR x schedule)",
         "Muon momentum", "Time per phase", "round-trip eval", "Artifact size by tensor group",
         "token embedding", "mean ± std (2 runs)", "3.45000000 ± 0.07071068", "(unfinished)",
         "seed1337", "seed42", "killed"}) {

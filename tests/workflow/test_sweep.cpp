@@ -15,8 +15,8 @@ std::string tiny_train_args() {
   const auto data = testing::shared_dir() / "data";
   return fmt::format(
       "--preset cpu --num-layers 2 --model-dim 64 --num-heads 2 --num-kv-heads 1 "
-      "--train-seq-len 64 --train-batch-tokens 1024 --iterations 8 --warmdown-iters 4 "
-      "--max-wallclock-seconds 0 --train-log-every 2 --val-loss-every 4 --val-max-tokens 4096 "
+      "--train-seq-len 64 --train-batch-tokens 1024 --iterations 30 --warmdown-iters 10 "
+      "--max-wallclock-seconds 0 --train-log-every 5 --val-loss-every 10 --val-max-tokens 4096 "
       "--val-batch-size 4096 --data-path {} --tokenizer-path {} --quiet 1 --threads 1",
       (data / "shards").string(), testing::official_tokenizer().string());
 }
