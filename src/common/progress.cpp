@@ -126,6 +126,12 @@ void Progress::print_plain(std::string_view extra) {
   std::fflush(options_.out);
 }
 
+void Progress::message(std::string_view line) {
+  fmt::print(options_.out, "{}{}\n", drawn_ ? "\r\x1b[K" : "", line);
+  drawn_ = false;
+  std::fflush(options_.out);
+}
+
 void Progress::finish(std::string_view extra) {
   if (finished_) return;
   finished_ = true;

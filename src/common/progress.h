@@ -35,6 +35,9 @@ class Progress {
   void advance(int64_t units = 1, std::string_view extra = {});
   // Re-estimates the total, e.g. the steps that fit in a wall-clock budget.
   void set_total(int64_t total) { total_ = total; }
+  // Prints a line of its own (a warning, a retry) without mangling the live
+  // line, which is redrawn by the next update.
+  void message(std::string_view line);
   // Prints the summary line (units, time, rate); later calls do nothing.
   void finish(std::string_view extra = {});
 

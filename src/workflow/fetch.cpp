@@ -133,8 +133,9 @@ int64_t download_item(const FetchOptions& o, const FetchItem& item) {
                 "{}: the transfer broke {} times ({}); {} bytes are kept in {}: run again to "
                 "resume",
                 url, attempt + 1, r.broken, r.part_bytes, part.string());
-    fmt::print("{}: transfer broke at {} ({}); resuming\n", item.local.filename().string(),
-               format_bytes(static_cast<double>(r.part_bytes)), r.broken);
+    progress.message(fmt::format("{}: transfer broke at {} ({}); resuming",
+                                 item.local.filename().string(),
+                                 format_bytes(static_cast<double>(r.part_bytes)), r.broken));
   }
   const std::string resumed =
       before > 0 && r.resumed_from > 0

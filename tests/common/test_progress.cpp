@@ -32,6 +32,7 @@ TEST(Progress, TheLatestExtraStaysUntilReplaced) {
         p.update(10, "loss 4.2000");
         p.update(11);  // a step that logged no loss
         p.update(20, "loss 3.9000");
+        p.message("a note");
         p.finish();
       },
       {});
@@ -41,6 +42,7 @@ TEST(Progress, TheLatestExtraStaysUntilReplaced) {
   EXPECT_NE(text.find("loss 4.2000", line11), std::string::npos) << text;
   EXPECT_NE(text.find("ETA "), std::string::npos) << text;
   EXPECT_NE(text.find("loss 3.9000"), std::string::npos) << text;
+  EXPECT_NE(text.find("\na note\n"), std::string::npos) << text;
 }
 
 TEST(Progress, ByteCountsAreSizes) {
