@@ -33,10 +33,11 @@ TEST(CompareCommand, RunFoldersAgainstARecordLog) {
   std::string runs;
   const double losses[] = {2.060, 2.061, 2.059};
   for (int i = 0; i < 3; ++i) {
-    runs += " " + testing::write_fake_run(
-                      scratch.path(),
-                      {.name = fmt::format("s{}", i), .seed = i, .final_val_loss = losses[i]})
-                      .string();
+    const auto dir = testing::write_fake_run(
+        scratch.path(), {.name = fmt::format("s{}", i), .seed = i, .final_val_loss = losses[i]});
+    // Appended piecewise: GCC 12 warns (falsely) on " " + a temporary string here.
+    runs += ' ';
+    runs += dir.string();
   }
   // The naive baseline record's log line.
   const auto log = scratch / "train.log";
