@@ -4,8 +4,10 @@
 # missing and rebuilds incrementally.
 #
 #   Debian packages: compiler, CMake, SentencePiece, zstd, liblzma, zlib,
-#                    GoogleTest, CLI11, nlohmann-json, fmt, ccache, and the
-#                    Python docs (the offline default training corpus)
+#                    GoogleTest, CLI11, nlohmann-json, fmt, ccache, libcurl
+#                    (`pgolf data fetch`), the Python docs (the offline
+#                    default training corpus) and Chromium (the test that
+#                    renders `pgolf report`'s page headless)
 #   LibTorch:        an importable torch >= 2.4 is reused (GPU images ship one);
 #                    otherwise the PyTorch pip wheel goes into ./.venv
 set -euo pipefail
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ cmake make pkg-config ccache python3 python3-venv python3-pip
   libsentencepiece-dev libzstd-dev liblzma-dev zlib1g-dev libgtest-dev libcli11-dev
-  nlohmann-json3-dev libfmt-dev libgloo-dev python3.11-doc)
+  nlohmann-json3-dev libfmt-dev libgloo-dev python3.11-doc libcurl4-openssl-dev chromium)
 
 log() { echo "[setup] $*"; }
 

@@ -96,6 +96,7 @@ void print_split(const char* split, const SplitStats& s) {
 }
 
 int run_data(const DataOptions& o) {
+  PGOLF_CHECK(!o.out_dir.empty(), "pgolf data: give --out DIR");
   const std::vector<std::string> documents = gather_documents(o);
   DatasetOptions dataset{o.val_fraction, o.val_docs, kMaxShardTokens, o.quiet};
   const int64_t num_val = val_doc_count(static_cast<int64_t>(documents.size()), dataset);
@@ -126,8 +127,8 @@ Command add_data_command(CLI::App& app) {
       "data", "Build a dataset: train a SentencePiece tokenizer and write challenge shards");
   sub->add_option("--input", o->inputs,
                   ".jsonl ({\"text\": ...} per line), text files (one document each) or folders");
-  sub->add_option("--out", o->out_dir, "output folder (tokenizers/ and datasets/ go inside)")
-      ->required();
+  // Not ->required(): `pgolf data fetch` (a subcommand) has no --out of its own.
+  sub->add_option("--out", o->out_dir, "output folder (tokenizers/ and datasets/ go inside)");
   auto* tokenizer = sub->add_option("--tokenizer", o->tokenizer,
                                     "use this SentencePiece .model instead of training one");
   auto* train = sub->add_flag("--train-tokenizer", o->train_tokenizer,

@@ -116,7 +116,7 @@ Command add_eval_command(CLI::App& app) {
         ProcessGroup group(env, device);
         const bool master = group.master();
         auto say = [master](const std::string& line) {
-          if (master) fmt::print("{}\n", line);
+          if (master) print_line(stdout, line);
         };
         if (!marked_non_compliant.empty()) {
           say(fmt::format("WARNING: NON-COMPLIANT artifact: {}", marked_non_compliant));

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -21,6 +22,8 @@ void register_commands(CLI::App& app) {
   registry() = {add_data_command(app), add_train_command(app), add_eval_command(app),
                 add_inspect_command(app), add_bench_command(app)};
 }
+
+void register_command(Command command) { registry().push_back(std::move(command)); }
 
 namespace {
 std::vector<std::string>& invocation_storage() {
@@ -50,8 +53,9 @@ int launch_invocation(int nproc, const std::vector<std::string>& extra) {
 }
 
 int run_selected_command(CLI::App& app) {
+  // A parent (`data`) counts as parsed when its subcommand (`data fetch`) is.
   for (const Command& command : registry()) {
-    if (command.app->parsed()) return command.run();
+    if (command.app->parsed() && command.app->get_subcommands().empty()) return command.run();
   }
   return 1;
 }

@@ -25,6 +25,9 @@ Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
 Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
 
 void register_commands(CLI::App& app);
+// Adds a command built elsewhere (the workflow commands, src/workflow/) to the
+// dispatch table; call after register_commands().
+void register_command(Command command);
 // The process's arguments after argv[0], recorded by main() (`pgolf train
 // --nproc` re-runs them in each rank).
 void set_invocation(int argc, char** argv);
@@ -33,7 +36,8 @@ const std::vector<std::string>& invocation();
 // run in N local processes with torchrun's variables; returns the exit code
 // (train/distributed.h, launch_local_ranks).
 int launch_invocation(int nproc, const std::vector<std::string>& extra = {});
-// Runs the subcommand that app.parse() selected; returns the exit code.
+// Runs the innermost subcommand that app.parse() selected (`data fetch`, not
+// `data`); returns the exit code.
 int run_selected_command(CLI::App& app);
 
 }  // namespace pgolf

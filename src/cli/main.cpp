@@ -5,6 +5,8 @@
 //   pgolf eval      artifact or safetensors -> val_loss, val_bpb
 //   pgolf inspect   parameter table of a preset
 //   pgolf bench     training throughput and MFU
+// and, built with PGOLF_WORKFLOW (src/workflow/commands.h):
+//   pgolf data fetch, report, compare, sweep, submit, generate
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -12,11 +14,17 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#ifdef PGOLF_WORKFLOW
+#include "workflow/commands.h"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"pgolf: train, compress and evaluate the smallest strong language models"};
   app.require_subcommand(1);
   pgolf::register_commands(app);
+#ifdef PGOLF_WORKFLOW
+  pgolf::register_workflow_commands(app);
+#endif
   pgolf::set_invocation(argc, argv);
   try {
     app.parse(argc, argv);

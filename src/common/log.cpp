@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/progress.h"
 
 namespace pgolf {
 
@@ -17,8 +18,7 @@ RunLog::RunLog(const std::filesystem::path& file, bool master) : master_(master)
 
 void RunLog::print(const std::string& line) {
   if (!master_) return;
-  fmt::print("{}\n", line);
-  std::fflush(stdout);
+  print_line(stdout, line);  // erases a live progress line first
   file_only(line);
 }
 

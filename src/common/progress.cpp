@@ -20,7 +20,18 @@ std::string format_rate(double per_second, std::string_view unit) {
   return fmt::format("{:.1f} {}/s", per_second, unit);
 }
 
+// The progress whose live line is on screen, if any. Progress is used from
+// one thread at a time (the main loop), so a plain pointer suffices.
+Progress* g_live = nullptr;
+
 }  // namespace
+
+void print_line(std::FILE* out, std::string_view line) {
+  const bool erase = g_live && g_live->drawn_ && g_live->options_.out == out;
+  if (erase) g_live->drawn_ = false;
+  fmt::print(out, "{}{}\n", erase ? "\r\x1b[K" : "", line);
+  std::fflush(out);
+}
 
 std::string with_commas(int64_t value) {
   const std::string digits = std::to_string(value);
@@ -31,6 +42,13 @@ std::string with_commas(int64_t value) {
     out += digits[i];
   }
   return out;
+}
+
+std::string format_bytes(double bytes) {
+  if (bytes >= 1e9) return fmt::format("{:.2f} GB", bytes / 1e9);
+  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
+  if (bytes >= 1e3) return fmt::format("{:.1f} kB", bytes / 1e3);
+  return fmt::format("{:.0f} B", bytes);
 }
 
 std::string format_duration(double seconds) {
@@ -54,6 +72,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit, bool quie
 Progress::~Progress() {
   // A live line left without a newline would be overwritten by the next output.
   if (drawn_ && !finished_) fmt::print(options_.out, "\n");
+  if (g_live == this) g_live = nullptr;
 }
 
 double Progress::elapsed_s() const {
@@ -62,29 +81,39 @@ double Progress::elapsed_s() const {
 
 void Progress::update(int64_t done, std::string_view extra) {
   done_ = done;
+  if (!extra.empty()) extra_ = extra;
   if (finished_) return;
   if (live_) {
-    print_live(extra);
+    print_live(extra_);
   } else {
-    print_plain(extra);
+    print_plain(extra_);
   }
+}
+
+std::string Progress::count(int64_t units) const {
+  return options_.bytes ? format_bytes(static_cast<double>(units)) : with_commas(units);
+}
+
+std::string Progress::rate(double units_per_s) const {
+  return options_.bytes ? format_bytes(units_per_s) + "/s" : format_rate(units_per_s, unit_);
 }
 
 void Progress::advance(int64_t units, std::string_view extra) { update(done_ + units, extra); }
 
 std::string Progress::status_line(std::string_view extra) const {
   const double elapsed = elapsed_s();
-  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
-  std::string line = fmt::format("{}: {}", label_, with_commas(done_));
+  const double per_s = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  const std::string unit = options_.bytes ? "" : " " + unit_;
+  std::string line = fmt::format("{}: {}", label_, count(done_));
   if (total_ > 0) {
-    line += fmt::format("/{} {} ({:.1f}%)", with_commas(total_), unit_,
+    line += fmt::format("/{}{} ({:.1f}%)", count(total_), unit,
                         100.0 * static_cast<double>(done_) / static_cast<double>(total_));
   } else {
-    line += " " + unit_;
+    line += unit;
   }
-  line += ", " + format_rate(rate, unit_);
-  if (total_ > 0 && rate > 0 && done_ < total_) {
-    line += ", ETA " + format_duration(static_cast<double>(total_ - done_) / rate);
+  line += ", " + rate(per_s);
+  if (total_ > 0 && per_s > 0 && done_ < total_) {
+    line += ", ETA " + format_duration(static_cast<double>(total_ - done_) / per_s);
   }
   if (!extra.empty()) line += fmt::format(", {}", extra);
   return line;
@@ -98,6 +127,7 @@ void Progress::print_live(std::string_view extra) {
   // \r + "erase to end of line" redraws in place.
   fmt::print(options_.out, "\r\x1b[K{}", status_line(extra));
   drawn_ = true;
+  g_live = this;
   std::fflush(options_.out);
 }
 
@@ -109,16 +139,19 @@ void Progress::print_plain(std::string_view extra) {
   std::fflush(options_.out);
 }
 
+void Progress::message(std::string_view line) { print_line(options_.out, line); }
+
 void Progress::finish(std::string_view extra) {
   if (finished_) return;
   finished_ = true;
   const double elapsed = elapsed_s();
-  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
-  std::string line = fmt::format("{}: {} {} in {:.1f} s ({})", label_, with_commas(done_), unit_,
-                                 elapsed, format_rate(rate, unit_));
+  const double per_s = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  const std::string unit = options_.bytes ? "" : " " + unit_;
+  std::string line =
+      fmt::format("{}: {}{} in {:.1f} s ({})", label_, count(done_), unit, elapsed, rate(per_s));
   if (!extra.empty()) line += fmt::format(", {}", extra);
-  fmt::print(options_.out, "{}{}\n", drawn_ ? "\r\x1b[K" : "", line);
-  std::fflush(options_.out);
+  print_line(options_.out, line);
+  if (g_live == this) g_live = nullptr;
 }
 
 }  // namespace pgolf

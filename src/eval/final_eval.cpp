@@ -136,8 +136,14 @@ FinalEvalResult run_final_evaluation(GPT& model, const torch::Tensor& stream, co
     to.reference_tail = ec.eval_reference_tail;
     to.ns_dtype = config.train.muon_ns_bf16 ? torch::kBFloat16 : torch::kFloat;
     to.group = options.group;
-    to.print = print;
+    Progress progress("ttt", 0, "chunks", options.quiet || !master);
+    to.print = print;  // RunLog's lines erase the live progress line first
+    to.on_chunk = [&](int64_t done, int64_t total, double bpb) {
+      progress.set_total(total);
+      progress.update(done, fmt::format("bpb {:.4f}", bpb));
+    };
     out.ttt = score_first_ttt(model, stream, luts, to);
+    progress.finish();
     const auto& t = *out.ttt;
     const auto& legality = t.legality;
     print(fmt::format("ttt_legality: score_first:{} chunks:{} trained:{} updates:{} violations:{}",

@@ -85,9 +85,10 @@ class ScoreFirstTtt {
         const double entropy = score(c);
         adapt(c, optimizer, entropy);
       }
+      ValResult running = result_.result;
+      finish(running);
+      if (opt_.on_chunk) opt_.on_chunk(c + 1, chunks_, running.val_bpb);
       if ((c + 1) % 10 == 0 || c + 1 == chunks_) {
-        ValResult running = result_.result;
-        finish(running);
         print(fmt::format("  ttt_chunk [{}/{}] bpb={:.6f} time={:.1f}s", c + 1, chunks_,
                           running.val_bpb, seconds_since(start)));
       }

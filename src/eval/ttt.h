@@ -46,6 +46,9 @@ struct TttOptions {
   torch::ScalarType ns_dtype = torch::kBFloat16;  // muon's Newton-Schulz
   ProcessGroup* group = nullptr;
   std::function<void(const std::string&)> print;  // progress lines (rank 0)
+  // After each chunk (every rank): chunks done, total, running bpb of this
+  // rank's share.
+  std::function<void(int64_t, int64_t, double)> on_chunk;
   // Test hook: train each chunk *before* scoring it. The audit must catch it.
   bool deliberately_train_first = false;
 };

@@ -7,6 +7,7 @@
 #include "common/code_size.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/progress.h"
 #include "eval/val_adapt.h"
 #include "model/weights.h"
 #include "quant/prune.h"
@@ -38,7 +39,13 @@ Hessians calibrate(ExportContext& ctx, const QuantScheme& scheme) {
                 "GPTQ_CALIB=train: no training batches to calibrate on");
     log.print(fmt::format("gptq:collecting hessians from training data ({} batches)...",
                           q.gptq_calib_batches));
-    hessians = collect_hessians(ctx.model, ctx.next_train_inputs, q.gptq_calib_batches, options);
+    Progress progress("gptq calibration", q.gptq_calib_batches, "batches", config.runtime.quiet);
+    const CalibrationInputs counted = [&] {  // counts each batch as it is taken
+      progress.advance();
+      return ctx.next_train_inputs();
+    };
+    hessians = collect_hessians(ctx.model, counted, q.gptq_calib_batches, options);
+    progress.finish();
     source = "training data";
   } else {
     const int64_t length = config.train.train_seq_len;
@@ -57,7 +64,13 @@ Hessians calibrate(ExportContext& ctx, const QuantScheme& scheme) {
       ++next;
       return ids;
     };
-    hessians = collect_hessians(ctx.model, next_sequence, seqs.size(0), options);
+    Progress progress("gptq calibration", seqs.size(0), "seqs", config.runtime.quiet);
+    const CalibrationInputs counted = [&] {
+      progress.advance();
+      return next_sequence();
+    };
+    hessians = collect_hessians(ctx.model, counted, seqs.size(0), options);
+    progress.finish();
     source = "AR self-gen";
   }
   log.print(fmt::format("gptq:collected hessians for {} layers ({})", hessians.size(), source));
