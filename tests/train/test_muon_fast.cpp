@@ -51,7 +51,7 @@ torch::Tensor plain_muon_step(const torch::Tensor& p, const torch::Tensor& g, do
   auto u = g.add(buf, mu);
   auto o = newton_schulz5(u, 5, torch::kBFloat16);
   const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(0)) / p.size(1)));
-  return p - lr * (o * scale).to(torch::kBFloat16).to(p.scalar_type());
+  return p.add((o * scale).to(torch::kBFloat16).to(p.scalar_type()), -lr);
 }
 
 TEST(NewtonSchulzViaFp32, SwitchedOffMuonIsThePlainPathExactly) {
