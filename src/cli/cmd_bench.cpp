@@ -2,12 +2,15 @@
 // against the matrix-multiply peak measured on this machine in the same run.
 //
 // A step is the real training step (forward, backward, Muon + Adam) on
-// synthetic tokens; the median of the timed steps is reported.
+// synthetic tokens (perf/step_bench.h); the median of the timed steps is
+// reported. --compare PATH_TO_train_gpt.py also times the official script's
+// step in PyTorch, eager and compiled, interleaved with pgolf's
+// (perf/compare.h), and prints one table per preset with the ratios.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -16,14 +19,14 @@
 #include "common/error.h"
 #include "config/options.h"
 #include "config/presets.h"
-#include "model/flops.h"
 #include "model/weights.h"
-#include "train/trainer.h"
+#include "perf/compare.h"
+#include "perf/gemm_peak.h"
+#include "perf/op_profile.h"
+#include "perf/step_bench.h"
 
 namespace pgolf {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
   std::string presets = "baseline,cpu";
@@ -31,34 +34,11 @@ struct BenchArgs {
   int64_t warmup = 2;
   int64_t batch_tokens = 8192;
   int64_t gemm_size = 2048;
+  std::string compare;  // the official train_gpt.py
+  std::string compare_modes = "eager,compiled";
+  int64_t repeats = 5;
+  int64_t profile_top = 0;  // > 0: also print the top ops of --steps profiled steps
 };
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Best-of-several n x n matmul rate, GFLOP/s.
-double gemm_peak_gflops(int64_t n, torch::ScalarType dtype, torch::Device device) {
-  auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts),
-       c = torch::empty({n, n}, opts);
-  torch::mm_out(c, a, b);  // warm-up
-  synchronize(device);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const int inner = 3;
-    const auto t0 = Clock::now();
-    for (int i = 0; i < inner; ++i) torch::mm_out(c, a, b);
-    synchronize(device);
-    best = std::max(best, inner * 2.0 * n * n * n / seconds_since(t0) / 1e9);
-  }
-  return best;
-}
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
@@ -69,6 +49,29 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return in ? fmt::format("{} {} {}", one, five, fifteen) : "n/a";
+}
+
+// A preset, with the settings given explicitly (flags or environment) on top:
+// `pgolf bench --presets cpu --num-layers 2` benches a 2-layer `cpu` model.
+Config preset_with_overrides(const std::string& name, const Config& resolved,
+                             const ConfigFlags& flags) {
+  Config config = preset(name);
+  Config source = resolved;
+  auto dst = config_options(config);
+  const auto src = config_options(source);
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (dst[i].group != "runtime" && flags.explicitly_set(dst[i].key)) dst[i].set(src[i].get());
+  }
+  config.runtime = resolved.runtime;
+  config.validate();
+  return config;
+}
+
 struct PresetBench {
   int64_t params = 0;
   double step_s = 0;
@@ -77,37 +80,72 @@ struct PresetBench {
   double mfu = 0;
 };
 
-PresetBench bench_preset(Config config, const BenchArgs& args, torch::Device device, double peak) {
-  const int64_t T = config.train.train_seq_len;
-  PGOLF_CHECK(args.batch_tokens % T == 0,
-              "--batch-tokens={} must be a multiple of the preset's "
-              "TRAIN_SEQ_LEN={}",
-              args.batch_tokens, T);
-  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  GPT model(config.model);
-  model->to(device);
-  model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
-  Optimizers optimizers(model, config.train);
-  const auto tokens = torch::randint(config.model.vocab_size, {args.batch_tokens + 1},
-                                     torch::TensorOptions().dtype(torch::kLong));
-  const BatchSource batch = [&] {
-    return TokenBatch{tokens.slice(0, 0, -1).view({-1, T}), tokens.slice(0, 1).view({-1, T})};
-  };
+PresetBench bench_preset(const Config& config, const BenchArgs& args, torch::Device device,
+                         double peak) {
+  StepBench bench(config, args.batch_tokens, device);
+  bench.run(args.warmup);
   std::vector<double> times;
-  for (int64_t i = 0; i < args.warmup + args.steps; ++i) {
-    const auto t0 = Clock::now();
-    train_step(model, optimizers, batch, config.train, 1, device, 1.0, config.train.muon_momentum)
-        .item<double>();
-    synchronize(device);
-    if (i >= args.warmup) times.push_back(seconds_since(t0));
-  }
+  for (int64_t i = 0; i < args.steps; ++i) times.push_back(bench.run(1));
+  std::sort(times.begin(), times.end());
   PresetBench r;
-  r.params = parameter_count(model);
-  r.step_s = median(times);
+  r.params = parameter_count(bench.model());
+  r.step_s = times[times.size() / 2];
   r.tokens_per_s = static_cast<double>(args.batch_tokens) / r.step_s;
-  r.gflops = r.tokens_per_s * training_flops_per_token(config.model, T) / 1e9;
+  r.gflops = r.tokens_per_s * bench.flops_per_token() / 1e9;
   r.mfu = r.gflops / peak;
   return r;
+}
+
+// Where the preset's step spends its time, op by op (a fresh model, warmed up).
+void print_profile(const Config& config, const BenchArgs& args, torch::Device device) {
+  StepBench bench(config, args.batch_tokens, device);
+  bench.run(args.warmup);
+  const auto costs = profile_ops([&] { bench.run(args.steps); });
+  fmt::print("  {} steps profiled:\n{}", args.steps,
+             format_op_profile(costs, static_cast<size_t>(args.profile_top)));
+}
+
+void print_preset_table(const BenchArgs& args, const Config& base, torch::Device device,
+                        double peak, const ConfigFlags& flags) {
+  fmt::print("{:<10} {:>12} {:>8} {:>10} {:>12} {:>12} {:>8}\n", "preset", "params", "seq_len",
+             "step_ms", "tokens/s", "GFLOP/s", "MFU");
+  for (const auto& name : split_commas(args.presets)) {
+    const Config config = preset_with_overrides(name, base, flags);
+    const auto r = bench_preset(config, args, device, peak);
+    fmt::print("{:<10} {:>12} {:>8} {:>10.1f} {:>12.0f} {:>12.1f} {:>7.1f}%\n", name, r.params,
+               config.train.train_seq_len, 1000 * r.step_s, r.tokens_per_s, r.gflops, 100 * r.mfu);
+    if (args.profile_top > 0) print_profile(config, args, device);
+  }
+}
+
+void print_comparisons(const BenchArgs& args, const Config& base, torch::Device device, double peak,
+                       const ConfigFlags& flags) {
+  CompareOptions options;
+  options.batch_tokens = args.batch_tokens;
+  options.steps = args.steps;
+  options.warmup = args.warmup;
+  options.repeats = args.repeats;
+  options.threads = at::get_num_threads();
+  options.peer.script = args.compare;
+  options.peer.harness = find_peer_harness();
+  options.peer.python = find_python();
+  options.peer.modes = split_commas(args.compare_modes);
+  for (const auto& m : options.peer.modes) {
+    PGOLF_CHECK(m == "eager" || m == "compiled", "--compare-modes: '{}' (eager | compiled)", m);
+  }
+  for (const auto& name : split_commas(args.presets)) {
+    const Config config = preset_with_overrides(name, base, flags);
+    fmt::print("\npreset {}: seq_len {}, {} tokens/step, {} steps x {} interleaved repeats\n", name,
+               config.train.train_seq_len, args.batch_tokens, args.steps, args.repeats);
+    std::fflush(stdout);
+    const auto r = compare_with_peer(config, options, device);
+    const auto& h = r.peer_header;
+    fmt::print("params {} (peer {}), peer: torch {} threads {} ns_dtype {} compile {:.1f} s\n",
+               r.params, h.value("params", 0), h.value("torch", "?"), h.value("threads", 0),
+               h.value("ns_dtype", "?"), h.value("compile_s", 0.0));
+    fmt::print("{}", format_compare_table(r, peak));
+    fmt::print("load average after: {}\n", load_average());
+  }
 }
 
 }  // namespace
@@ -117,32 +155,37 @@ Command add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   auto flags = std::make_shared<ConfigFlags>(*sub, "cpu");
   sub->add_option("--presets", args->presets, "comma-separated presets")->capture_default_str();
-  sub->add_option("--steps", args->steps, "timed steps per preset")->capture_default_str();
+  sub->add_option("--steps", args->steps, "timed steps per preset (per repeat with --compare)")
+      ->capture_default_str();
   sub->add_option("--warmup", args->warmup, "untimed steps first")->capture_default_str();
   sub->add_option("--batch-tokens", args->batch_tokens, "tokens per step")->capture_default_str();
   sub->add_option("--gemm-size", args->gemm_size, "matmul size for the peak")
       ->capture_default_str();
+  sub->add_option("--compare", args->compare,
+                  "the official train_gpt.py: also time its step in PyTorch, eager and compiled "
+                  "(python: $PGOLF_PYTHON or python3; harness: bench/peer_step.py)");
+  sub->add_option("--compare-modes", args->compare_modes, "peer modes: eager,compiled")
+      ->capture_default_str();
+  sub->add_option("--repeats", args->repeats, "interleaved repeats with --compare")
+      ->capture_default_str();
+  sub->add_option("--profile", args->profile_top,
+                  "also profile --steps steps per preset and print the N costliest ops");
   return {sub, [args, flags] {
             // Runtime settings (device, dtype, threads) come from the flags;
-            // the model and recipe from each preset.
+            // the model and recipe from each preset, plus any explicit flag.
             const Config base = flags->resolve();
             const auto device = resolve_device(base.runtime.device);
             configure_threads(base.runtime.threads);
             const auto dtype = parse_compute_dtype(base.runtime.dtype);
             const double peak = gemm_peak_gflops(args->gemm_size, dtype, device);
-            fmt::print("device:{} threads:{} compute_dtype:{}\n", device.str(),
-                       at::get_num_threads(), base.runtime.dtype);
+            fmt::print("device:{} threads:{} compute_dtype:{} load_average:{}\n", device.str(),
+                       at::get_num_threads(), base.runtime.dtype, load_average());
             fmt::print("gemm_peak {}x{} {}: {:.1f} GFLOP/s\n", args->gemm_size, args->gemm_size,
                        base.runtime.dtype, peak);
-            fmt::print("{:<10} {:>12} {:>8} {:>10} {:>12} {:>12} {:>8}\n", "preset", "params",
-                       "seq_len", "step_ms", "tokens/s", "GFLOP/s", "MFU");
-            for (const auto& name : split_commas(args->presets)) {
-              Config config = preset(name);
-              config.runtime = base.runtime;
-              const auto r = bench_preset(config, *args, device, peak);
-              fmt::print("{:<10} {:>12} {:>8} {:>10.1f} {:>12.0f} {:>12.1f} {:>7.1f}%\n", name,
-                         r.params, config.train.train_seq_len, 1000 * r.step_s, r.tokens_per_s,
-                         r.gflops, 100 * r.mfu);
+            if (args->compare.empty()) {
+              print_preset_table(*args, base, device, peak, *flags);
+            } else {
+              print_comparisons(*args, base, device, peak, *flags);
             }
             return 0;
           }};

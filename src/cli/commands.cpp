@@ -19,8 +19,8 @@ std::vector<Command>& registry() {
 }  // namespace
 
 void register_commands(CLI::App& app) {
-  registry() = {add_data_command(app), add_train_command(app), add_eval_command(app),
-                add_inspect_command(app), add_bench_command(app)};
+  registry() = {add_data_command(app),    add_train_command(app), add_eval_command(app),
+                add_inspect_command(app), add_bench_command(app), add_doctor_command(app)};
 }
 
 void register_command(Command command) { registry().push_back(std::move(command)); }

@@ -23,6 +23,7 @@ Command add_train_command(CLI::App& app);    // cmd_train.cpp
 Command add_eval_command(CLI::App& app);     // cmd_eval.cpp
 Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
 Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
+Command add_doctor_command(CLI::App& app);   // cmd_doctor.cpp
 
 void register_commands(CLI::App& app);
 // Adds a command built elsewhere (the workflow commands, src/workflow/) to the

@@ -4,7 +4,8 @@
 //   pgolf train     shards -> run folder (logs, metrics, artifact)
 //   pgolf eval      artifact or safetensors -> val_loss, val_bpb
 //   pgolf inspect   parameter table of a preset
-//   pgolf bench     training throughput and MFU
+//   pgolf bench     training throughput and MFU (--compare: against PyTorch)
+//   pgolf doctor    devices, versions, threads, backends, GEMM peaks
 // and, built with PGOLF_WORKFLOW (src/workflow/commands.h):
 //   pgolf data fetch, report, compare, sweep, submit, generate
 #include <fmt/format.h>

@@ -116,6 +116,10 @@ struct TrainConfig {
   double muon_momentum_warmup_start = 0.85;
   int64_t muon_momentum_warmup_steps = 500;
   bool muon_ns_bf16 = true;  // Newton-Schulz in bf16, as the reference
+  // ...computed on the CPU with fp32 kernels that round every op to bf16
+  // (train/muon.h): the same numbers as PyTorch's bf16 ops, without the CPU's
+  // slow bf16 GEMM. No effect on CUDA.
+  bool muon_ns_bf16_via_fp32 = true;
   double beta1 = 0.9;
   double beta2 = 0.95;
   double adam_eps = 1e-8;

@@ -160,6 +160,8 @@ std::vector<Option> config_options(Config& c) {
                   "steps of Muon momentum warm-up"),
       make_option("train", "muon_ns_bf16", t.muon_ns_bf16,
                   "run Newton-Schulz in bf16 (reference) or fp32"),
+      make_option("train", "muon_ns_bf16_via_fp32", t.muon_ns_bf16_via_fp32,
+                  "CPU: bf16 Newton-Schulz computed by fp32 kernels rounding to bf16"),
       make_option("train", "beta1", t.beta1, "Adam beta1"),
       make_option("train", "beta2", t.beta2, "Adam beta2"),
       make_option("train", "adam_eps", t.adam_eps, "Adam epsilon"),

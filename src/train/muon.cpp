@@ -39,6 +39,44 @@ torch::Tensor newton_schulz5(const torch::Tensor& G, int64_t steps, torch::Scala
   return transposed ? X.t() : X;
 }
 
+namespace {
+
+// bf16 rounding kept in fp32 storage: what a bf16 op does to its result.
+torch::Tensor bf16_round(const torch::Tensor& x) {
+  return x.to(torch::kBFloat16).to(torch::kFloat);
+}
+
+}  // namespace
+
+torch::Tensor newton_schulz5_bf16_via_fp32(const torch::Tensor& G, int64_t steps, double eps) {
+  PGOLF_CHECK(G.dim() == 2 || G.dim() == 3,
+              "newton_schulz5 expects a matrix or a bank, got {} dims", G.dim());
+  constexpr double a = 3.4445, b = -4.7750, c = 2.0315;
+  const auto r = bf16_round;
+  // Op for op the bf16 path of newton_schulz5: each intermediate that is a
+  // bf16 tensor there is rounded to bf16 here.
+  auto X = r(G.to(torch::kFloat));
+  const bool transposed = G.size(-2) > G.size(-1);
+  if (G.dim() == 3) {
+    if (transposed) X = X.mT();
+    X = r(X / r(r(X.norm(2, {-2, -1}, /*keepdim=*/true)) + eps));
+    for (int64_t i = 0; i < steps; ++i) {
+      auto A = r(X.matmul(X.mT()));
+      auto B = r(r(b * A) + r(c * r(A.matmul(A))));
+      X = r(r(a * X) + r(B.matmul(X)));
+    }
+    return (transposed ? X.mT() : X).to(torch::kBFloat16);
+  }
+  X = r(X / r(r(X.norm()) + eps));
+  if (transposed) X = X.t();
+  for (int64_t i = 0; i < steps; ++i) {
+    auto A = r(X.mm(X.t()));
+    auto B = r(r(b * A) + r(r(c * A).mm(A)));
+    X = r(r(a * X) + r(B.mm(X)));
+  }
+  return (transposed ? X.t() : X).to(torch::kBFloat16);
+}
+
 Muon::Muon(std::vector<torch::Tensor> params, MuonOptions options)
     : params_(std::move(params)), buffers_(params_.size()), options_(options) {
   for (const auto& p : params_) {
@@ -56,7 +94,10 @@ torch::Tensor Muon::orthogonalized_update(size_t i, double momentum) {
   if (options_.row_normalize) {
     g = g / g.to(torch::kFloat).norm(2, {-1}, /*keepdim=*/true).clamp_min(1e-7).to(g.scalar_type());
   }
-  auto update = newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
+  const bool via_fp32 =
+      options_.ns_bf16_via_fp32 && options_.ns_dtype == torch::kBFloat16 && g.device().is_cpu();
+  auto update = via_fp32 ? newton_schulz5_bf16_via_fp32(g, options_.backend_steps)
+                         : newton_schulz5(g, options_.backend_steps, options_.ns_dtype);
   const double scale = std::sqrt(std::max(1.0, static_cast<double>(p.size(-2)) / p.size(-1)));
   return (update * scale).to(torch::kBFloat16);
 }

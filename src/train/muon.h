@@ -23,12 +23,24 @@ class ProcessGroup;
 torch::Tensor newton_schulz5(const torch::Tensor& G, int64_t steps,
                              torch::ScalarType dtype = torch::kBFloat16, double eps = 1e-7);
 
+// The same bf16 iteration computed with fp32 kernels: every op runs in fp32
+// on bf16 values and rounds its result to bf16, as PyTorch's bf16 ops do
+// (matmuls accumulate in fp32). Returns bf16. Why: CPUs without native bf16
+// matmul (no AVX-512 for oneDNN) run ATen's bf16 GEMM ~100x slower than fp32;
+// this gives bf16 numerics at fp32 speed. Matches newton_schulz5(..., kBFloat16)
+// up to fp32 summation order (tests/train/test_muon_fast.cpp).
+torch::Tensor newton_schulz5_bf16_via_fp32(const torch::Tensor& G, int64_t steps,
+                                           double eps = 1e-7);
+
 struct MuonOptions {
   int64_t backend_steps = 5;
   bool nesterov = true;
   torch::ScalarType ns_dtype = torch::kBFloat16;
   double weight_decay = 0.0;   // decoupled: W <- W (1 - lr wd) before the update (§4.4)
   bool row_normalize = false;  // MuonEq-R: U rows / max(|row|, 1e-7) before Newton-Schulz
+  // With ns_dtype bf16 on the CPU: newton_schulz5_bf16_via_fp32 (same
+  // numerics, fp32 kernels). Ignored on CUDA, where bf16 GEMMs are native.
+  bool ns_bf16_via_fp32 = false;
 };
 
 class Muon {

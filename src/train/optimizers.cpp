@@ -43,6 +43,7 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
   MuonOptions muon_options;
   muon_options.backend_steps = config.muon_backend_steps;
   muon_options.ns_dtype = config.muon_ns_bf16 ? torch::kBFloat16 : torch::kFloat;
+  muon_options.ns_bf16_via_fp32 = config.muon_ns_bf16_via_fp32;
   muon_options.weight_decay = config.muon_wd;
   muon_options.row_normalize = config.muon_eq_r;
   muon_ = std::make_unique<Muon>(matrix, muon_options);

@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <fmt/format.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <ctime>
@@ -24,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/distributed.h"
 #include "train/export.h"
+#include "train/grad_clip.h"
 #include "train/schedule.h"
 
 namespace pgolf {
@@ -102,7 +102,8 @@ torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& 
   optimizers.set_muon_momentum(muon_momentum);
   optimizers.set_lr_scale(lr_scale);
   if (config.grad_clip_norm > 0) {
-    torch::nn::utils::clip_grad_norm_(model->parameters(), config.grad_clip_norm);
+    // LibTorch's clip_grad_norm_ returns the norm as a double: a host sync.
+    clip_grad_norm_no_sync(model->parameters(), config.grad_clip_norm);
   }
   optimizers.step();
   optimizers.zero_grad();

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Time the official train_gpt.py's training step in PyTorch, eager and under torch.compile.
+
+The peer of `pgolf bench --compare`: the script (openai/parameter-golf's train_gpt.py, given by
+path; none of its code is in this repository) is imported as a module with the settings put into
+the environment first (bench/reference/entry_model.py's machinery), its GPT is built as main()
+builds it, and one training step is what main()'s loop does with grad_accum_steps = 1: zero the
+grads, forward (under bf16 autocast with --dtype bf16), backward, set each group's lr and Muon's
+momentum, step the optimizers (Adam fused=True for the tables and scalars, the script's Muon for
+the matrices), zero the grads.
+
+  eager:     the model and the script's zeropower_via_newtonschulz5 as they are
+  compiled:  torch.compile(model, dynamic=False, fullgraph=True) and a compiled Newton-Schulz,
+             as main() does
+
+Each mode has its own model and optimizers (same initial weights). Repeats are interleaved
+(eager, compiled, eager, ...; the order rotates) so that load from other processes hits every
+mode alike, and the median over repeats is reported.
+
+  python3 bench/peer_step.py --script train_gpt.py --set NUM_LAYERS=6 --set MODEL_DIM=256 \\
+      --seq-len 256 --batch-tokens 4096 --ns-dtype fp32 --repeats 5
+  -> {"modes": {"eager": {"tokens_per_s": ..., ...}, "compiled": {...}}, ...}
+
+--serve: set up, print one JSON line {"ready": true, ...}, then answer stdin lines
+"run MODE STEPS" with one JSON line {"mode", "seconds", "loss"} each, until "quit" or EOF
+(pgolf bench --compare interleaves its own step with these).
+
+--ns-dtype: bf16 (default) runs the script's own Newton-Schulz, which casts to bf16 as the
+reference does. fp32 swaps in an fp32 Newton-Schulz, the same algorithm in fp32, mirroring pgolf's
+MUON_NS_BF16=0 (its `cpu` preset): on CPUs without native bf16 matmul the bf16 one dominates.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "reference"))
+import entry_model  # noqa: E402  (bench/reference/entry_model.py: import + build the script's GPT)
+
+MODES = ("eager", "compiled")
+MIN_COMPILED_WARMUP = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# The script's model and optimizers
+# ---------------------------------------------------------------------------------------------
+
+def ns5_fp32(G: torch.Tensor, steps: int = 10, eps: float = 1e-7) -> torch.Tensor:
+    """Quintic Newton-Schulz in fp32 (pgolf's newton_schulz5 with MUON_NS_BF16=0)."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    X = G.float()
+    X = X / (X.norm() + eps)
+    transposed = G.size(0) > G.size(1)
+    if transposed:
+        X = X.T
+    for _ in range(steps):
+        A = X @ X.T
+        B = b * A + (c * A) @ A
+        X = a * X + B @ X
+    return X.T if transposed else X
+
+
+def baseline_optimizers(mod, model: torch.nn.Module, args) -> tuple[list[torch.optim.Optimizer], object]:
+    """The baseline main()'s optimizer split: Adam (tok_emb), [Adam head], Muon, Adam scalars;
+    and the Muon (its momentum is set every step)."""
+    named = list(model.blocks.named_parameters())
+    patterns = mod.CONTROL_TENSOR_NAME_PATTERNS
+    matrix = [p for n, p in named if p.ndim == 2 and not any(s in n for s in patterns)]
+    scalar = [p for n, p in named if p.ndim < 2 or any(s in n for s in patterns)]
+    if model.skip_weights.numel() > 0:
+        scalar.append(model.skip_weights)
+    betas, eps = (args.beta1, args.beta2), args.adam_eps
+
+    def adam(params, lr):
+        return torch.optim.Adam([{"params": params, "lr": lr, "base_lr": lr}], betas=betas, eps=eps,
+                                fused=True)
+
+    token_lr = args.tied_embed_lr if args.tie_embeddings else args.embed_lr
+    muon = mod.Muon(matrix, lr=args.matrix_lr, momentum=args.muon_momentum,
+                    backend_steps=args.muon_backend_steps)
+    for group in muon.param_groups:
+        group["base_lr"] = args.matrix_lr
+    opts = [adam([model.tok_emb.weight], token_lr), muon, adam(scalar, args.scalar_lr)]
+    if model.lm_head is not None:
+        opts.insert(1, adam([model.lm_head.weight], args.head_lr))
+    return opts, muon
+
+
+OPTIMIZER_BUILDERS = {"baseline": baseline_optimizers}
+
+
+class Runner:
+    """One mode: its own model, optimizers and step."""
+
+    def __init__(self, mod, entry, opt, weights: dict[str, torch.Tensor] | None, ns_fn):
+        self.mod, self.ns_fn = mod, ns_fn
+        model, self.args = entry_model.build_model(mod, entry)
+        if opt.dtype == "fp32":
+            model.float()
+            entry_model.restore_fp32_rope_buffers(mod, entry, model)
+        if weights is not None:
+            cur = model.state_dict()
+            model.load_state_dict({k: weights[k].to(cur[k].dtype) for k in cur}, strict=True)
+        model.train()
+        self.base_model = model
+        self.optimizers, self.muon = OPTIMIZER_BUILDERS[entry.name](mod, model, self.args)
+        self.model = model
+        self.autocast = opt.dtype == "bf16"
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """main()'s loop body for one step, grad_accum_steps = 1, lr scale 1."""
+        self.mod.zeropower_via_newtonschulz5 = self.ns_fn  # Muon.step reads the module global
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=True)
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        with ctx:
+            loss = self.model(x, y)
+        loss.backward()
+        for group in self.muon.param_groups:
+            group["momentum"] = self.args.muon_momentum
+        for o in self.optimizers:
+            for group in o.param_groups:
+                group["lr"] = group["base_lr"]
+            o.step()
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def run(self, steps: int, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """Seconds for `steps` steps (ends with a host sync) and the last loss."""
+        t0 = time.perf_counter()
+        loss = None
+        for _ in range(steps):
+            loss = self.step(x, y)
+        value = float(loss)
+        return time.perf_counter() - t0, value
+
+
+class Peer:
+    """The script imported once, one Runner per requested mode, fixed synthetic tokens."""
+
+    def __init__(self, opt):
+        entry = entry_model.ENTRIES[opt.entry]
+        if entry.name not in OPTIMIZER_BUILDERS:
+            raise SystemExit(f"peer_step: --entry {entry.name}: its optimizer split is not built here yet")
+        text = opt.script.read_text(encoding="utf-8")
+        overrides = dict(kv.split("=", 1) for kv in opt.set)
+        overrides["TRAIN_SEQ_LEN"] = str(opt.seq_len)
+        self.env = entry_model.prepare_env(text, entry, opt.seed, overrides)
+        mod = entry_model.import_script(opt.script.resolve(), entry)
+        weights = entry_model.load_safetensors(opt.load) if opt.load else None
+        script_ns = mod.zeropower_via_newtonschulz5
+        ns = script_ns if opt.ns_dtype == "bf16" else ns5_fp32
+        self.runners: dict[str, Runner] = {}
+        self.compile_s = 0.0
+        if opt.batch_tokens % opt.seq_len:
+            raise SystemExit(f"--batch-tokens={opt.batch_tokens} is not a multiple of --seq-len={opt.seq_len}")
+        gen = torch.Generator().manual_seed(opt.seed if opt.seed is not None else 1337)
+        vocab = int(mod.Hyperparameters().vocab_size)
+        tok = torch.randint(vocab, (opt.batch_tokens + 1,), generator=gen)
+        self.x = tok[:-1].view(-1, opt.seq_len)
+        self.y = tok[1:].view(-1, opt.seq_len)
+        for mode in opt.modes:
+            if mode == "eager":
+                r = Runner(mod, entry, opt, weights, ns)
+            else:
+                r = Runner(mod, entry, opt, weights, torch.compile(ns))
+                r.model = torch.compile(r.base_model, dynamic=False, fullgraph=True)
+            t0 = time.perf_counter()
+            # Compiled mode recompiles on its 2nd and 3rd calls (guards on the script's cached
+            # rotary tables, automatic dynamic shapes for Newton-Schulz): warm up past that.
+            warmup = opt.warmup if mode == "eager" else max(opt.warmup, MIN_COMPILED_WARMUP)
+            r.run(warmup, self.x, self.y)  # compiles (compiled mode) and warms the caches
+            if mode == "compiled":
+                self.compile_s = time.perf_counter() - t0
+            self.runners[mode] = r
+        self.params = sum(p.numel() for p in next(iter(self.runners.values())).base_model.parameters())
+
+    def run(self, mode: str, steps: int) -> tuple[float, float]:
+        return self.runners[mode].run(steps, self.x, self.y)
+
+    def header(self, opt) -> dict:
+        return {"torch": torch.__version__, "threads": torch.get_num_threads(), "entry": opt.entry,
+                "params": self.params, "dtype": opt.dtype, "ns_dtype": opt.ns_dtype,
+                "seq_len": opt.seq_len, "batch_tokens": opt.batch_tokens, "env": self.env,
+                "compile_s": round(self.compile_s, 3)}
+
+
+# ---------------------------------------------------------------------------------------------
+
+def serve(peer: Peer, opt) -> None:
+    print(json.dumps({"ready": True, **peer.header(opt)}), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        if words[0] != "run" or len(words) != 3 or words[1] not in peer.runners:
+            print(json.dumps({"error": f"bad command {line.strip()!r}"}), flush=True)
+            continue
+        seconds, loss = peer.run(words[1], int(words[2]))
+        print(json.dumps({"mode": words[1], "seconds": seconds, "loss": loss}), flush=True)
+
+
+def measure(peer: Peer, opt) -> dict:
+    """Interleaved repeats; each mode's tokens/s is the median over its repeats."""
+    per_mode: dict[str, list[float]] = {m: [] for m in opt.modes}
+    losses: dict[str, float] = {}
+    for r in range(opt.repeats):
+        order = opt.modes[r % len(opt.modes):] + opt.modes[:r % len(opt.modes)]
+        for mode in order:
+            seconds, losses[mode] = peer.run(mode, opt.steps)
+            per_mode[mode].append(opt.steps * opt.batch_tokens / seconds)
+    out = peer.header(opt)
+    out["steps"], out["repeats"] = opt.steps, opt.repeats
+    out["modes"] = {m: {"tokens_per_s": statistics.median(v), "repeats": v, "last_loss": losses[m]}
+                    for m, v in per_mode.items()}
+    return out
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--script", required=True, type=Path, help="the official train_gpt.py")
+    ap.add_argument("--entry", default="baseline", choices=sorted(entry_model.ENTRIES))
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a script environment variable (model size, lrs, ...); repeatable")
+    ap.add_argument("--seed", type=int, default=None, help="SEED (default: the script's)")
+    ap.add_argument("--load", type=Path, help="initial weights (pgolf inspect --save-init)")
+    ap.add_argument("--seq-len", type=int, default=1024)
+    ap.add_argument("--batch-tokens", type=int, default=8192)
+    ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
+                    help="fp32: all fp32, no autocast; bf16: the script's dtypes + CPU bf16 autocast")
+    ap.add_argument("--ns-dtype", choices=("fp32", "bf16"), default="bf16")
+    ap.add_argument("--modes", default="eager,compiled")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps per mode (compiles)")
+    ap.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--serve", action="store_true", help="answer 'run MODE STEPS' lines on stdin")
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="do not flush denormals to zero (pgolf flushes them)")
+    opt = ap.parse_args(argv)
+    opt.modes = [m for m in opt.modes.split(",") if m]
+    bad = [m for m in opt.modes if m not in MODES]
+    if bad or not opt.modes:
+        ap.error(f"--modes: choose from {','.join(MODES)}")
+    if any("=" not in kv for kv in opt.set):
+        ap.error("--set wants NAME=VALUE")
+    if opt.warmup < 1 or opt.steps < 1 or opt.repeats < 1:
+        ap.error("--warmup, --steps and --repeats must be >= 1")
+    return opt
+
+
+def main() -> None:
+    opt = parse_args()
+    if opt.threads > 0:
+        torch.set_num_threads(opt.threads)
+    # pgolf flushes denormals to zero on the CPU (common/device.h): training
+    # produces them and they make x86 arithmetic ~100x slower. Same machine
+    # settings for the peer, or the comparison measures denormals, not code.
+    torch.set_flush_denormal(not opt.keep_denormals)
+    peer = Peer(opt)
+    if opt.serve:
+        serve(peer, opt)
+    else:
+        print(json.dumps(measure(peer, opt), indent=1))
+
+
+if __name__ == "__main__":
+    main()

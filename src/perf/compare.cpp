@@ -1,0 +1,91 @@
+#include "perf/compare.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "io/safetensors.h"
+#include "model/weights.h"
+#include "perf/step_bench.h"
+
+namespace pgolf {
+namespace {
+
+// A fresh private folder for the shared initial weights and the harness log.
+std::filesystem::path make_work_dir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "pgolf-compare-XXXXXX").string();
+  PGOLF_CHECK(::mkdtemp(pattern.data()) != nullptr, "cannot create a folder under {}",
+              std::filesystem::temp_directory_path().string());
+  return pattern;
+}
+
+std::string peer_name(const std::string& mode) { return "pytorch " + mode; }
+
+}  // namespace
+
+double ImplTiming::median() const {
+  PGOLF_CHECK(!tokens_per_s.empty(), "{}: no repeats timed", name);
+  auto v = tokens_per_s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+CompareResult compare_with_peer(const Config& config, const CompareOptions& options,
+                                torch::Device device) {
+  PGOLF_CHECK(device.is_cpu(), "--compare runs the PyTorch peer on the CPU; use --device cpu");
+  PGOLF_CHECK(options.steps > 0 && options.repeats > 0 && options.warmup >= 0,
+              "--steps and --repeats must be positive, --warmup not negative");
+  check_peer_supports(config);
+  const auto dir = make_work_dir();
+  StepBench pgolf_step(config, options.batch_tokens, device);
+  // The peer starts from pgolf's initial weights (the same draws as the
+  // script's own init for the baseline, but this makes it so by construction).
+  PeerSetup setup = options.peer;
+  setup.weights = dir / "init.safetensors";
+  setup.log = dir / "peer.log";
+  setup.warmup = std::max<int64_t>(options.warmup, 1);
+  write_safetensors(setup.weights, state_dict(pgolf_step.model()));
+  PeerHarness peer(config, options.batch_tokens, options.threads, setup);
+  pgolf_step.run(options.warmup);
+
+  CompareResult result;
+  result.peer_header = peer.header();
+  result.flops_per_token = pgolf_step.flops_per_token();
+  result.params = parameter_count(pgolf_step.model());
+  std::vector<std::string> order = {"pgolf"};
+  for (const auto& m : setup.modes) order.push_back(m);
+  for (const auto& name : order) {
+    result.impls.push_back({name == "pgolf" ? name : peer_name(name), {}});
+  }
+  const double tokens = static_cast<double>(options.steps * options.batch_tokens);
+  for (int64_t r = 0; r < options.repeats; ++r) {
+    for (size_t j = 0; j < order.size(); ++j) {
+      const size_t i = (j + static_cast<size_t>(r)) % order.size();  // rotate the order
+      const double s =
+          order[i] == "pgolf" ? pgolf_step.run(options.steps) : peer.run(order[i], options.steps);
+      result.impls[i].tokens_per_s.push_back(tokens / s);
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return result;
+}
+
+std::string format_compare_table(const CompareResult& result, double peak_gflops) {
+  std::string out = fmt::format("{:<18} {:>11} {:>21} {:>9} {:>7} {:>9}\n", "impl", "tokens/s",
+                                "min..max", "GFLOP/s", "MFU", "pgolf/x");
+  const double ours = result.impls.front().median();
+  for (const auto& impl : result.impls) {
+    const double med = impl.median();
+    const auto [lo, hi] = std::minmax_element(impl.tokens_per_s.begin(), impl.tokens_per_s.end());
+    const double gflops = med * result.flops_per_token / 1e9;
+    out += fmt::format("{:<18} {:>11.1f} {:>21} {:>9.2f} {:>6.1f}% {:>8.2f}x\n", impl.name, med,
+                       fmt::format("{:.1f}..{:.1f}", *lo, *hi), gflops, 100 * gflops / peak_gflops,
+                       ours / med);
+  }
+  return out;
+}
+
+}  // namespace pgolf

@@ -1,0 +1,71 @@
+// The PyTorch peer of `pgolf bench --compare`: bench/peer_step.py (our own
+// Python) run as a child process in --serve mode. It imports the official
+// train_gpt.py from a given path, builds its GPT with the same configuration
+// and initial weights as pgolf, and times the script's own training step in
+// eager mode and under torch.compile whenever asked, so that pgolf can
+// interleave its repeats with the peer's.
+//
+// Protocol (one JSON object per stdout line): the harness sets up, compiles,
+// warms up and prints {"ready": true, ...}; each "run MODE STEPS" line is
+// answered by {"mode", "seconds", "loss"}; "quit" ends it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace pgolf {
+
+class Subprocess;
+
+struct PeerSetup {
+  std::filesystem::path script;    // the official train_gpt.py
+  std::filesystem::path harness;   // bench/peer_step.py
+  std::string python;              // a Python that imports torch
+  std::filesystem::path weights;   // initial weights to load; empty: the script's own init
+  std::filesystem::path log;       // where the harness's stderr goes
+  std::vector<std::string> modes;  // "eager", "compiled"
+  int64_t warmup = 2;              // untimed steps per mode (compiles)
+};
+
+// $PGOLF_PYTHON, else "python3" (found on PATH when started).
+std::string find_python();
+// $PGOLF_PEER_HARNESS, else bench/peer_step.py beside the build folder of
+// this executable, else ./bench/peer_step.py; an error if none exists.
+std::filesystem::path find_peer_harness();
+
+// An error unless `config` is something the official baseline script can
+// build and step: its architecture at any size, its optimizers (no weight
+// decay, clipping or MuonEq-R).
+void check_peer_supports(const Config& config);
+
+// The harness's command line: every model/train setting as the script's
+// environment variable, the sequence length, batch, dtypes and threads.
+std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens, int threads,
+                                      const PeerSetup& setup);
+
+class PeerHarness {
+ public:
+  // Starts the harness and waits until it is ready (compiling included).
+  PeerHarness(const Config& config, int64_t batch_tokens, int threads, const PeerSetup& setup);
+  ~PeerHarness();
+
+  // The harness's "ready" line: torch version, params, compile_s, ...
+  const nlohmann::json& header() const { return header_; }
+  // Wall seconds the peer took for `steps` steps of `mode`.
+  double run(const std::string& mode, int64_t steps);
+
+ private:
+  nlohmann::json read_reply(const std::string& waiting_for);
+  [[noreturn]] void fail_with_log(const std::string& what);
+
+  PeerSetup setup_;
+  std::unique_ptr<Subprocess> child_;
+  nlohmann::json header_;
+};
+
+}  // namespace pgolf

@@ -1,0 +1,137 @@
+// pgolf bench --compare: the peer's command line and guard, the table, and
+// (when python3 with torch and the official train_gpt.py are at hand) a tiny
+// end-to-end comparison through the CLI.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "config/presets.h"
+#include "perf/compare.h"
+#include "perf/peer.h"
+#include "tests/test_util.h"
+
+namespace pgolf {
+namespace {
+
+// The official baseline script at the commit the golden fixtures come from.
+constexpr const char* kBaselineCommit = "48404cd4f8ba0add4f3c4bd2c3a990bb4bec52c7";
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(PeerCommand, PassesTheConfigUnderTheScriptsNames) {
+  Config c = preset("cpu");
+  PeerSetup s;
+  s.python = "python3";
+  s.harness = "bench/peer_step.py";
+  s.script = "/tmp/train_gpt.py";
+  s.modes = {"eager", "compiled"};
+  const auto cmd = peer_command(c, 4096, 2, s);
+  EXPECT_EQ(cmd.front(), "python3");
+  EXPECT_TRUE(contains(cmd, "--serve"));
+  EXPECT_TRUE(contains(cmd, "NUM_LAYERS=6"));
+  EXPECT_TRUE(contains(cmd, "MODEL_DIM=256"));
+  EXPECT_TRUE(contains(cmd, "NUM_KV_HEADS=2"));
+  EXPECT_TRUE(contains(cmd, "MATRIX_LR=0.04"));
+  EXPECT_TRUE(contains(cmd, "eager,compiled"));
+  // The cpu preset runs Newton-Schulz in fp32; the peer mirrors it.
+  auto at = std::find(cmd.begin(), cmd.end(), "--ns-dtype");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "fp32");
+  at = std::find(cmd.begin(), cmd.end(), "--seq-len");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "256");
+}
+
+TEST(PeerCommand, RefusesArchitecturesTheBaselineScriptLacks) {
+  EXPECT_NO_THROW(check_peer_supports(preset("baseline")));
+  EXPECT_NO_THROW(check_peer_supports(preset("cpu")));
+  EXPECT_PGOLF_ERROR(check_peer_supports(preset("pr1406")), "official baseline script");
+  Config c = preset("cpu");
+  c.train.muon_wd = 0.04;
+  EXPECT_PGOLF_ERROR(check_peer_supports(c), "MUON_WD");
+}
+
+TEST(CompareTable, ShowsEveryImplementationWithRatios) {
+  CompareResult r;
+  r.flops_per_token = 1e6;
+  r.impls = {
+      {"pgolf", {200, 100, 300}}, {"pytorch eager", {100, 100}}, {"pytorch compiled", {400}}};
+  EXPECT_DOUBLE_EQ(r.impls[0].median(), 200);
+  EXPECT_DOUBLE_EQ(r.impls[1].median(), 100);
+  const std::string t = format_compare_table(r, 1.0);  // peak 1 GFLOP/s
+  EXPECT_NE(t.find("pgolf/x"), std::string::npos);
+  EXPECT_NE(t.find("pytorch eager"), std::string::npos);
+  EXPECT_NE(t.find("2.00x"), std::string::npos);  // 200 / 100
+  EXPECT_NE(t.find("0.50x"), std::string::npos);  // 200 / 400
+  EXPECT_NE(t.find("20.0%"), std::string::npos);  // 200 tok/s * 1 MFLOP = 0.2 GFLOP/s
+  EXPECT_NE(t.find("100.0..300.0"), std::string::npos);
+}
+
+// The official train_gpt.py: $PGOLF_OFFICIAL_TRAIN_GPT, else read from a
+// local copy of openai/parameter-golf's history ($PGOLF_OFFICIAL_REPO, a
+// checkout or a bare git folder) into `dir`; empty if neither is there.
+std::filesystem::path official_script(const testing::ScratchDir& dir) {
+  if (const char* p = std::getenv("PGOLF_OFFICIAL_TRAIN_GPT"); p && std::filesystem::exists(p)) {
+    return p;
+  }
+  const char* repo = std::getenv("PGOLF_OFFICIAL_REPO");
+  if (!repo || !std::filesystem::exists(repo)) return {};
+  const auto out = dir / "train_gpt.py";
+  const std::string git_dir = std::filesystem::exists(std::filesystem::path(repo) / ".git")
+                                  ? std::string(repo) + "/.git"
+                                  : std::string(repo);
+  const std::string cmd = "git --git-dir='" + git_dir + "' show " + kBaselineCommit +
+                          ":train_gpt.py > '" + out.string() + "' 2>/dev/null";
+  return std::system(cmd.c_str()) == 0 ? out : std::filesystem::path();
+}
+
+bool python_has_torch() {
+  const char* py = std::getenv("PGOLF_PYTHON");
+  const std::string cmd =
+      std::string(py && *py ? py : "python3") + " -c 'import torch, numpy' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+// One table row's first number (tokens/s).
+double row_tokens_per_s(const std::string& out, const std::string& name) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(name + " ", 0) == 0 && line.find("..") != std::string::npos) {
+      std::istringstream words(line.substr(name.size()));
+      double v = -1;
+      words >> v;
+      return v;
+    }
+  }
+  return -1;
+}
+
+TEST(BenchCompare, TinyModelAgainstTheOfficialScript) {
+  testing::ScratchDir dir;
+  const auto script = official_script(dir);
+  if (script.empty()) {
+    GTEST_SKIP()
+        << "no official train_gpt.py (set PGOLF_OFFICIAL_TRAIN_GPT or PGOLF_OFFICIAL_REPO)";
+  }
+  if (!python_has_torch()) GTEST_SKIP() << "no python3 (or $PGOLF_PYTHON) with torch and numpy";
+  const auto r = testing::run_pgolf(
+      "bench --compare '" + script.string() +
+      "' --presets cpu --num-layers 2 --model-dim 64 --num-heads 2 --num-kv-heads 1"
+      " --train-seq-len 64 --batch-tokens 128 --steps 1 --warmup 1 --repeats 3 --threads 1"
+      " --gemm-size 128");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("gemm_peak"), std::string::npos) << r.output;
+  for (const char* name : {"pgolf", "pytorch eager", "pytorch compiled"}) {
+    EXPECT_GT(row_tokens_per_s(r.output, name), 0) << name << "\n" << r.output;
+  }
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(pytorch compiled .* [0-9]+\.[0-9]+x)")))
+      << r.output;
+}
+
+}  // namespace
+}  // namespace pgolf
