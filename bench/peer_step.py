@@ -25,6 +25,12 @@ mode alike, and the median over repeats is reported.
 "run MODE STEPS" with one JSON line {"mode", "seconds", "loss"} each, until "quit" or EOF
 (pgolf bench --compare interleaves its own step with these).
 
+--eval-seqs B: also time the sliding-window evaluation's work, a forward of B windows of
+--seq-len tokens without gradients (torch.inference_mode). The entries' eval_val_sliding
+computes the logits of every window position and the per-token cross-entropy, then keeps the
+scored tail; the baseline script's forward(x, y) is that computation with a mean at the end.
+Served as "eval MODE BATCHES" -> {"mode", "eval": true, "seconds"}.
+
 --ns-dtype: bf16 (default) runs the script's own Newton-Schulz, which casts to bf16 as the
 reference does. fp32 swaps in an fp32 Newton-Schulz, the same algorithm in fp32, mirroring pgolf's
 MUON_NS_BF16=0 (its `cpu` preset): on CPUs without native bf16 matmul the bf16 one dominates.
@@ -134,6 +140,16 @@ class Runner:
             o.zero_grad(set_to_none=True)
         return loss.detach()
 
+    def run_eval(self, batches: int, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Seconds to score the window batch `batches` times (no gradients)."""
+        t0 = time.perf_counter()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        with torch.inference_mode(), ctx:
+            for _ in range(batches):
+                loss = self.model(x, y)
+            float(loss)
+        return time.perf_counter() - t0
+
     def run(self, steps: int, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         """Seconds for `steps` steps (ends with a host sync) and the last loss."""
         t0 = time.perf_counter()
@@ -168,6 +184,8 @@ class Peer:
         tok = torch.randint(vocab, (opt.batch_tokens + 1,), generator=gen)
         self.x = tok[:-1].view(-1, opt.seq_len)
         self.y = tok[1:].view(-1, opt.seq_len)
+        self.xw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen)
+        self.yw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen)
         for mode in opt.modes:
             if mode == "eager":
                 r = Runner(mod, entry, opt, weights, ns)
@@ -179,6 +197,8 @@ class Peer:
             # rotary tables, automatic dynamic shapes for Newton-Schulz): warm up past that.
             warmup = opt.warmup if mode == "eager" else max(opt.warmup, MIN_COMPILED_WARMUP)
             r.run(warmup, self.x, self.y)  # compiles (compiled mode) and warms the caches
+            if opt.eval_seqs > 0:
+                r.run_eval(warmup, self.xw, self.yw)  # inference mode compiles its own graph
             if mode == "compiled":
                 self.compile_s = time.perf_counter() - t0
             self.runners[mode] = r
@@ -186,6 +206,9 @@ class Peer:
 
     def run(self, mode: str, steps: int) -> tuple[float, float]:
         return self.runners[mode].run(steps, self.x, self.y)
+
+    def run_eval(self, mode: str, batches: int) -> float:
+        return self.runners[mode].run_eval(batches, self.xw, self.yw)
 
     def header(self, opt) -> dict:
         return {"torch": torch.__version__, "threads": torch.get_num_threads(), "entry": opt.entry,
@@ -202,8 +225,15 @@ def serve(peer: Peer, opt) -> None:
         words = line.split()
         if not words or words[0] == "quit":
             break
-        if words[0] != "run" or len(words) != 3 or words[1] not in peer.runners:
+        if words[0] not in ("run", "eval") or len(words) != 3 or words[1] not in peer.runners:
             print(json.dumps({"error": f"bad command {line.strip()!r}"}), flush=True)
+            continue
+        if words[0] == "eval":
+            if opt.eval_seqs <= 0:
+                print(json.dumps({"error": "eval needs --eval-seqs"}), flush=True)
+                continue
+            seconds = peer.run_eval(words[1], int(words[2]))
+            print(json.dumps({"mode": words[1], "eval": True, "seconds": seconds}), flush=True)
             continue
         seconds, loss = peer.run(words[1], int(words[2]))
         print(json.dumps({"mode": words[1], "seconds": seconds, "loss": loss}), flush=True)
@@ -244,7 +274,10 @@ def parse_args(argv=None):
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps per mode (compiles)")
     ap.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--serve", action="store_true", help="answer 'run MODE STEPS' lines on stdin")
+    ap.add_argument("--serve", action="store_true",
+                    help="answer 'run MODE STEPS' / 'eval MODE BATCHES' lines on stdin")
+    ap.add_argument("--eval-seqs", type=int, default=0,
+                    help="windows per evaluation batch (0: no evaluation timing)")
     ap.add_argument("--keep-denormals", action="store_true",
                     help="do not flush denormals to zero (pgolf flushes them)")
     opt = ap.parse_args(argv)

@@ -27,6 +27,14 @@ std::filesystem::path shared_dir() {
   return {};
 }
 
+ModelConfig two_layer_model(ModelConfig base, int64_t dim) {
+  base.num_layers = 2;
+  base.model_dim = dim;
+  base.num_heads = 2;
+  base.num_kv_heads = 1;
+  return base;
+}
+
 ModelConfig golden_tiny_config() {
   ModelConfig c;
   c.num_layers = 4;

@@ -19,6 +19,11 @@ std::filesystem::path shared_dir();
 // The golden tiny model's shape (golden/README.md): 4 layers, width 128, 4 heads, 2 KV heads.
 ModelConfig golden_tiny_config();
 
+// `base` shrunk to 2 layers of width `dim` with 2 heads and 1 KV head: the
+// smallest model that still has every part (GQA, a U-Net skip), for tests
+// that need seconds, not minutes.
+ModelConfig two_layer_model(ModelConfig base = {}, int64_t dim = 64);
+
 // A tiny model with every technique of the entries switched on, in the given
 // weight layout (blocks | cores | banks): 5 logical layers of width 64 (cores:
 // 4 cores, layer 4 shares core 0), recurrence of layers 1,2 (blocks/banks),

@@ -3,9 +3,11 @@
 //
 // A step is the real training step (forward, backward, Muon + Adam) on
 // synthetic tokens (perf/step_bench.h); the median of the timed steps is
-// reported. --compare PATH_TO_train_gpt.py also times the official script's
-// step in PyTorch, eager and compiled, interleaved with pgolf's
-// (perf/compare.h), and prints one table per preset with the ratios.
+// reported. The sliding-window evaluation is timed too: EVAL_BATCH_SEQS
+// windows scoring EVAL_STRIDE tokens each (perf/eval_bench.h), in scored
+// tokens/s. --compare PATH_TO_train_gpt.py also times the official script's
+// step and window forward in PyTorch, eager and compiled, interleaved with
+// pgolf's (perf/compare.h), and prints tables per preset with the ratios.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +23,7 @@
 #include "config/presets.h"
 #include "model/weights.h"
 #include "perf/compare.h"
+#include "perf/eval_bench.h"
 #include "perf/gemm_peak.h"
 #include "perf/op_profile.h"
 #include "perf/step_bench.h"
@@ -37,7 +40,8 @@ struct BenchArgs {
   std::string compare;  // the official train_gpt.py
   std::string compare_modes = "eager,compiled";
   int64_t repeats = 5;
-  int64_t profile_top = 0;  // > 0: also print the top ops of --steps profiled steps
+  int64_t profile_top = 0;   // > 0: also print the top ops of --steps profiled steps
+  int64_t eval_batches = 1;  // window batches per timed evaluation (0: no evaluation timing)
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -78,21 +82,41 @@ struct PresetBench {
   double tokens_per_s = 0;
   double gflops = 0;  // achieved model GFLOP/s
   double mfu = 0;
+  double eval_tokens_per_s = 0;  // scored tokens/s of the sliding evaluation
+  double eval_mfu = 0;
 };
+
+template <typename Run>
+double median_seconds(int64_t repeats, Run run) {
+  std::vector<double> times;
+  for (int64_t i = 0; i < repeats; ++i) times.push_back(run());
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+int64_t eval_stride_of(const Config& config) {
+  const int64_t L = config.train.train_seq_len;
+  return config.eval.eval_stride > 0 ? std::min(config.eval.eval_stride, L) : L;
+}
 
 PresetBench bench_preset(const Config& config, const BenchArgs& args, torch::Device device,
                          double peak) {
   StepBench bench(config, args.batch_tokens, device);
   bench.run(args.warmup);
-  std::vector<double> times;
-  for (int64_t i = 0; i < args.steps; ++i) times.push_back(bench.run(1));
-  std::sort(times.begin(), times.end());
   PresetBench r;
   r.params = parameter_count(bench.model());
-  r.step_s = times[times.size() / 2];
+  r.step_s = median_seconds(args.steps, [&] { return bench.run(1); });
   r.tokens_per_s = static_cast<double>(args.batch_tokens) / r.step_s;
   r.gflops = r.tokens_per_s * bench.flops_per_token() / 1e9;
   r.mfu = r.gflops / peak;
+  if (args.eval_batches > 0) {
+    EvalBench eval(config, config.eval.eval_batch_seqs, eval_stride_of(config), device);
+    eval.run(1);
+    const double s = median_seconds(args.steps, [&] { return eval.run(args.eval_batches); });
+    r.eval_tokens_per_s =
+        static_cast<double>(args.eval_batches * eval.scored_tokens_per_batch()) / s;
+    r.eval_mfu = r.eval_tokens_per_s * eval.flops_per_scored_token() / 1e9 / peak;
+  }
   return r;
 }
 
@@ -107,13 +131,14 @@ void print_profile(const Config& config, const BenchArgs& args, torch::Device de
 
 void print_preset_table(const BenchArgs& args, const Config& base, torch::Device device,
                         double peak, const ConfigFlags& flags) {
-  fmt::print("{:<10} {:>12} {:>8} {:>10} {:>12} {:>12} {:>8}\n", "preset", "params", "seq_len",
-             "step_ms", "tokens/s", "GFLOP/s", "MFU");
+  fmt::print("{:<10} {:>12} {:>8} {:>10} {:>12} {:>12} {:>8} {:>13} {:>9}\n", "preset", "params",
+             "seq_len", "step_ms", "tokens/s", "GFLOP/s", "MFU", "eval tok/s", "eval MFU");
   for (const auto& name : split_commas(args.presets)) {
     const Config config = preset_with_overrides(name, base, flags);
     const auto r = bench_preset(config, args, device, peak);
-    fmt::print("{:<10} {:>12} {:>8} {:>10.1f} {:>12.0f} {:>12.1f} {:>7.1f}%\n", name, r.params,
-               config.train.train_seq_len, 1000 * r.step_s, r.tokens_per_s, r.gflops, 100 * r.mfu);
+    fmt::print("{:<10} {:>12} {:>8} {:>10.1f} {:>12.0f} {:>12.1f} {:>7.1f}% {:>13.0f} {:>8.1f}%\n",
+               name, r.params, config.train.train_seq_len, 1000 * r.step_s, r.tokens_per_s,
+               r.gflops, 100 * r.mfu, r.eval_tokens_per_s, 100 * r.eval_mfu);
     if (args.profile_top > 0) print_profile(config, args, device);
   }
 }
@@ -126,6 +151,7 @@ void print_comparisons(const BenchArgs& args, const Config& base, torch::Device 
   options.warmup = args.warmup;
   options.repeats = args.repeats;
   options.threads = at::get_num_threads();
+  options.eval_batches = args.eval_batches;
   options.peer.script = args.compare;
   options.peer.harness = find_peer_harness();
   options.peer.python = find_python();
@@ -138,12 +164,19 @@ void print_comparisons(const BenchArgs& args, const Config& base, torch::Device 
     fmt::print("\npreset {}: seq_len {}, {} tokens/step, {} steps x {} interleaved repeats\n", name,
                config.train.train_seq_len, args.batch_tokens, args.steps, args.repeats);
     std::fflush(stdout);
+    options.eval_batch_seqs = args.eval_batches > 0 ? config.eval.eval_batch_seqs : 0;
+    options.eval_stride = eval_stride_of(config);
     const auto r = compare_with_peer(config, options, device);
     const auto& h = r.peer_header;
     fmt::print("params {} (peer {}), peer: torch {} threads {} ns_dtype {} compile {:.1f} s\n",
                r.params, h.value("params", 0), h.value("torch", "?"), h.value("threads", 0),
                h.value("ns_dtype", "?"), h.value("compile_s", 0.0));
-    fmt::print("{}", format_compare_table(r, peak));
+    fmt::print("training step:\n{}", format_compare_table(r.impls, r.flops_per_token, peak));
+    if (!r.eval_impls.empty()) {
+      fmt::print("sliding-window evaluation ({} windows of {}, stride {}; scored tokens/s):\n{}",
+                 options.eval_batch_seqs, config.train.train_seq_len, options.eval_stride,
+                 format_compare_table(r.eval_impls, r.eval_flops_per_token, peak));
+    }
     fmt::print("load average after: {}\n", load_average());
   }
 }
@@ -168,6 +201,10 @@ Command add_bench_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--repeats", args->repeats, "interleaved repeats with --compare")
       ->capture_default_str();
+  sub->add_option("--eval-batches", args->eval_batches,
+                  "window batches (EVAL_BATCH_SEQS windows, EVAL_STRIDE scored each) per timed "
+                  "evaluation; 0: do not time the evaluation")
+      ->capture_default_str();
   sub->add_option("--profile", args->profile_top,
                   "also profile --steps steps per preset and print the N costliest ops");
   return {sub, [args, flags] {
@@ -176,12 +213,12 @@ Command add_bench_command(CLI::App& app) {
             const Config base = flags->resolve();
             const auto device = resolve_device(base.runtime.device);
             configure_threads(base.runtime.threads);
-            const auto dtype = parse_compute_dtype(base.runtime.dtype);
+            const auto dtype = parse_compute_dtype(base.runtime.dtype, device);
             const double peak = gemm_peak_gflops(args->gemm_size, dtype, device);
             fmt::print("device:{} threads:{} compute_dtype:{} load_average:{}\n", device.str(),
-                       at::get_num_threads(), base.runtime.dtype, load_average());
+                       at::get_num_threads(), compute_dtype_name(dtype), load_average());
             fmt::print("gemm_peak {}x{} {}: {:.1f} GFLOP/s\n", args->gemm_size, args->gemm_size,
-                       base.runtime.dtype, peak);
+                       compute_dtype_name(dtype), peak);
             if (args->compare.empty()) {
               print_preset_table(*args, base, device, peak, *flags);
             } else {

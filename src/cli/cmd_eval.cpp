@@ -132,7 +132,7 @@ Command add_eval_command(CLI::App& app) {
         // tools) use per-layer names. Accept both for a banked model.
         load_weights(model, std::move(weights));
         model->to(device);
-        model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
+        model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype, device));
 
         std::vector<float> losses;
         ValOptions options;

@@ -259,7 +259,8 @@ void QuantConfig::validate() const {
 void RuntimeConfig::validate() const {
   PGOLF_CHECK(device == "cpu" || device == "cuda" || device.rfind("cuda:", 0) == 0,
               "PGOLF_DEVICE='{}' must be cpu, cuda or cuda:N", device);
-  PGOLF_CHECK(dtype == "fp32" || dtype == "bf16", "PGOLF_DTYPE='{}' must be fp32 or bf16", dtype);
+  PGOLF_CHECK(dtype == "auto" || dtype == "fp32" || dtype == "bf16",
+              "PGOLF_DTYPE='{}' must be auto, fp32 or bf16", dtype);
   PGOLF_CHECK(threads >= 0, "PGOLF_THREADS={} must be >= 0", threads);
 }
 

@@ -229,7 +229,7 @@ struct QuantConfig {
 // Where and how the process runs.
 struct RuntimeConfig {
   std::string device = "cpu";  // cpu | cuda | cuda:N
-  std::string dtype = "fp32";  // compute dtype: fp32 | bf16 (bf16 = the reference's autocast)
+  std::string dtype = "auto";  // compute dtype: auto (bf16 on CUDA, else fp32) | fp32 | bf16
   int64_t threads = 0;         // 0: all cores
   std::string run_dir = "runs";
   std::string run_id;  // empty: a timestamp

@@ -253,7 +253,8 @@ std::vector<Option> config_options(Config& c) {
                   "selective +-1 pruning budget for the artifact (0: 16,000,000 - code; <0: off)"),
 
       make_option("runtime", "device", r.device, "cpu | cuda | cuda:N", "PGOLF_DEVICE"),
-      make_option("runtime", "dtype", r.dtype, "compute dtype: fp32 | bf16", "PGOLF_DTYPE"),
+      make_option("runtime", "dtype", r.dtype,
+                  "compute dtype: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16", "PGOLF_DTYPE"),
       make_option("runtime", "threads", r.threads, "CPU threads (0: all cores)", "PGOLF_THREADS"),
       make_option("runtime", "run_dir", r.run_dir, "parent folder of run folders", "PGOLF_RUN_DIR"),
       make_option("runtime", "run_id", r.run_id, "run folder name (default: timestamp)", "RUN_ID"),

@@ -82,6 +82,7 @@ void WindowScorer::score(std::span<const Window> windows, ValResult& total,
     auto inputs = torch::zeros({b1 - b0, L + 1}, torch::kLong);
     auto from = torch::empty({b1 - b0, 1}, torch::kLong);
     auto len = torch::empty({b1 - b0, 1}, torch::kLong);
+    int64_t first_scored = L - 1;  // the batch's earliest scored position
     for (int64_t i = b0; i < b1; ++i) {
       const Window& w = windows[i];
       PGOLF_CHECK(w.len <= L && w.start + w.len < stream_.numel() && w.score_from < w.len,
@@ -89,13 +90,19 @@ void WindowScorer::score(std::span<const Window> windows, ValResult& total,
       inputs[i - b0].slice(0, 0, w.len + 1).copy_(stream_.slice(0, w.start, w.start + w.len + 1));
       from[i - b0][0] = w.score_from;
       len[i - b0][0] = w.len;
+      first_scored = std::min(first_scored, w.score_from);
     }
     auto rows = inputs.to(device_);
     auto x = rows.slice(1, 0, L);
     auto y = rows.slice(1, 1, L + 1);
-    const auto scored = positions.ge(from).logical_and(positions.lt(len)).to(device_);
-    const auto nll = model_->token_losses(x, y).to(torch::kDouble).mul(scored);
-    const auto bytes = target_bytes(luts_, x, y).to(torch::kDouble).mul(scored);
+    // Positions before the batch's first scored one only give context: the
+    // head and the loss run on the rest (a quarter of a window at stride L/4).
+    const auto scored =
+        positions.ge(from).logical_and(positions.lt(len)).slice(1, first_scored).to(device_);
+    const auto nll = model_->token_losses(x, y, first_scored).to(torch::kDouble).mul(scored);
+    const auto bytes = target_bytes(luts_, x.slice(1, first_scored), y.slice(1, first_scored))
+                           .to(torch::kDouble)
+                           .mul(scored);
     const auto sums = torch::stack({nll.sum(1), bytes.sum(1)}).to(torch::kCPU);
     const auto acc = sums.accessor<double, 2>();
     for (int64_t i = b0; i < b1; ++i) {

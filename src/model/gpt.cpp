@@ -302,13 +302,18 @@ torch::Tensor GPTImpl::loss(const torch::Tensor& input_ids, const torch::Tensor&
   return torch::nn::functional::cross_entropy(z.view({-1, z.size(-1)}), target_ids.reshape({-1}));
 }
 
-torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids,
-                                    const torch::Tensor& target_ids) {
-  auto z = logits(input_ids);
+torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids,
+                                    int64_t from) {
+  PGOLF_CHECK(from >= 0 && from < input_ids.size(1), "token_losses: from {} outside [0, {})", from,
+              input_ids.size(1));
+  auto h = hidden(input_ids);
+  if (from > 0) h = h.slice(1, from);
+  const auto targets = target_ids.slice(1, from);
+  auto z = softcapped_logits(h);
   namespace F = torch::nn::functional;
-  return F::cross_entropy(z.view({-1, z.size(-1)}), target_ids.reshape({-1}),
+  return F::cross_entropy(z.reshape({-1, z.size(-1)}), targets.reshape({-1}),
                           F::CrossEntropyFuncOptions().reduction(torch::kNone))
-      .view(target_ids.sizes());
+      .view(targets.sizes());
 }
 
 }  // namespace pgolf

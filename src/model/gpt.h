@@ -51,8 +51,10 @@ class GPTImpl : public torch::nn::Module {
   torch::Tensor logits(const torch::Tensor& input_ids, ForwardTrace* trace = nullptr);
   // Mean cross-entropy over all positions (the reference's forward()).
   torch::Tensor loss(const torch::Tensor& input_ids, const torch::Tensor& target_ids);
-  // Cross-entropy of every position, (B, T) fp32.
-  torch::Tensor token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids);
+  // Cross-entropy of positions from..T-1, (B, T - from) fp32. A sliding
+  // window scores only its tail, so the head runs on those positions only.
+  torch::Tensor token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids,
+                             int64_t from = 0);
 
   void set_compute_dtype(torch::ScalarType dtype) { compute_dtype_ = dtype; }
   // Late QAT: every CastedLinear (and with include_banks the banks) uses

@@ -80,26 +80,14 @@ void check_peer_supports(const Config& config) {
 
 std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens, int threads,
                                       const PeerSetup& setup) {
-  std::vector<std::string> cmd = {setup.python,
-                                  "-u",
-                                  setup.harness.string(),
-                                  "--serve",
-                                  "--script",
-                                  setup.script.string(),
-                                  "--entry",
-                                  "baseline",
-                                  "--seq-len",
-                                  std::to_string(config.train.train_seq_len),
-                                  "--batch-tokens",
-                                  std::to_string(batch_tokens),
-                                  "--dtype",
-                                  config.runtime.dtype,
-                                  "--ns-dtype",
-                                  config.train.muon_ns_bf16 ? "bf16" : "fp32",
-                                  "--threads",
-                                  std::to_string(threads),
-                                  "--warmup",
-                                  std::to_string(setup.warmup)};
+  std::vector<std::string> cmd = {
+      setup.python, "-u", setup.harness.string(), "--serve", "--script", setup.script.string(),
+      "--entry", "baseline", "--seq-len", std::to_string(config.train.train_seq_len),
+      "--batch-tokens", std::to_string(batch_tokens), "--dtype",
+      // the peer runs on the CPU, where auto means fp32
+      config.runtime.dtype == "bf16" ? "bf16" : "fp32", "--ns-dtype",
+      config.train.muon_ns_bf16 ? "bf16" : "fp32", "--threads", std::to_string(threads), "--warmup",
+      std::to_string(setup.warmup)};
   std::string modes;
   for (const auto& m : setup.modes) {
     if (!modes.empty()) modes += ',';
@@ -107,6 +95,7 @@ std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens
   }
   cmd.insert(cmd.end(), {"--modes", modes});
   if (!setup.weights.empty()) cmd.insert(cmd.end(), {"--load", setup.weights.string()});
+  if (setup.eval_seqs > 0) cmd.insert(cmd.end(), {"--eval-seqs", std::to_string(setup.eval_seqs)});
   // Every model and training setting under the script's own variable name:
   // the script reads the ones it knows and ignores the rest.
   Config c = config;
@@ -142,6 +131,17 @@ double PeerHarness::run(const std::string& mode, int64_t steps) {
   const auto reply = read_reply(mode + " steps");
   PGOLF_CHECK(reply.value("mode", "") == mode && reply.contains("seconds"),
               "the peer harness answered '{}' to 'run {} {}'", reply.dump(), mode, steps);
+  return reply["seconds"].get<double>();
+}
+
+double PeerHarness::run_eval(const std::string& mode, int64_t batches) {
+  if (!child_->write_line(fmt::format("eval {} {}", mode, batches))) {
+    fail_with_log("the peer harness exited");
+  }
+  const auto reply = read_reply(mode + " evaluation");
+  PGOLF_CHECK(
+      reply.value("mode", "") == mode && reply.value("eval", false) && reply.contains("seconds"),
+      "the peer harness answered '{}' to 'eval {} {}'", reply.dump(), mode, batches);
   return reply["seconds"].get<double>();
 }
 

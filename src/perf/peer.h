@@ -7,7 +7,9 @@
 //
 // Protocol (one JSON object per stdout line): the harness sets up, compiles,
 // warms up and prints {"ready": true, ...}; each "run MODE STEPS" line is
-// answered by {"mode", "seconds", "loss"}; "quit" ends it.
+// answered by {"mode", "seconds", "loss"}, each "eval MODE BATCHES" line (the
+// sliding evaluation's forward of a window batch, without gradients) by
+// {"mode", "eval": true, "seconds"}; "quit" ends it.
 #pragma once
 
 #include <filesystem>
@@ -30,6 +32,7 @@ struct PeerSetup {
   std::filesystem::path log;       // where the harness's stderr goes
   std::vector<std::string> modes;  // "eager", "compiled"
   int64_t warmup = 2;              // untimed steps per mode (compiles)
+  int64_t eval_seqs = 0;           // > 0: also a batch of that many windows to score
 };
 
 // $PGOLF_PYTHON, else "python3" (found on PATH when started).
@@ -58,6 +61,8 @@ class PeerHarness {
   const nlohmann::json& header() const { return header_; }
   // Wall seconds the peer took for `steps` steps of `mode`.
   double run(const std::string& mode, int64_t steps);
+  // Wall seconds the peer took to score its window batch `batches` times.
+  double run_eval(const std::string& mode, int64_t batches);
 
  private:
   nlohmann::json read_reply(const std::string& waiting_for);

@@ -18,7 +18,7 @@ StepBench::StepBench(const Config& config, int64_t batch_tokens, torch::Device d
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
   model_ = GPT(config.model);
   model_->to(device);
-  model_->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
+  model_->set_compute_dtype(parse_compute_dtype(config.runtime.dtype, device));
   optimizers_ = std::make_unique<Optimizers>(model_, config.train);
   tokens_ = torch::randint(config.model.vocab_size, {batch_tokens + 1},
                            torch::TensorOptions().dtype(torch::kLong));

@@ -147,7 +147,7 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
   // then moved.
   s.model = GPT(config.model);
   s.model->to(s.device);
-  s.model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype));
+  s.model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype, s.device));
   if (group.active()) {
     // Every rank drew the same weights from the same seed; make it certain.
     std::vector<torch::Tensor> weights;
@@ -159,7 +159,7 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
   log.print(fmt::format("model_params:{}", parameter_count(s.model)));
   log.print(fmt::format("world_size:{} grad_accum_steps:{}", s.world_size, s.accum));
   log.print(fmt::format("device:{} compute_dtype:{} threads:{}", s.device.str(),
-                        config.runtime.dtype, at::get_num_threads()));
+                        compute_dtype_name(s.model->compute_dtype()), at::get_num_threads()));
   log.print(fmt::format("attention_mode:gqa num_heads:{} num_kv_heads:{}", config.model.num_heads,
                         config.model.num_kv_heads));
   const double token_lr = config.model.tie_embeddings ? tc.tied_embed_lr : tc.embed_lr;

@@ -176,25 +176,33 @@ std::string fmt_opt(const nlohmann::json& j, const char* a, const char* b, const
   return fmt::format(fmt::runtime(spec), j[a][b].get<double>());
 }
 
+// The final score's name, marked when the evaluation broke a rule.
+std::string score_label(const RunRecord& run) {
+  const FinalScore f = run.final_score();
+  if (f.non_compliant.empty() && f.score_first) return f.name;
+  return f.name + " <b>NON-COMPLIANT</b>";
+}
+
 std::string final_table(const std::vector<RunRecord>& runs) {
   std::string out =
       "<h2>Final results</h2>\n<table><tr><th>run</th><th>preset</th><th>seed</th>"
-      "<th>steps</th><th>train time</th><th>pre-export val_bpb</th><th>val_loss</th>"
-      "<th>val_bpb</th><th>artifact bytes</th><th>code bytes</th><th>total bytes</th>"
-      "<th>fits 16 MB</th></tr>\n";
+      "<th>steps</th><th>train time</th><th>pre-export val_bpb</th><th>round-trip val_bpb</th>"
+      "<th>score</th><th>val_loss</th><th>val_bpb</th><th>artifact bytes</th><th>code bytes</th>"
+      "<th>total bytes</th><th>fits 16 MB</th></tr>\n";
   std::vector<double> losses, bpbs;
   for (const auto& run : runs) {
     const auto& r = run.results;
     const bool done = run.finished();
     out += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
         xml_escape(run.name), xml_escape(run.config.preset), run.config.train.seed,
         done ? with_commas(r.value("steps", int64_t{0}))
              : (run.train.empty() ? "–" : with_commas(run.train.back().step) + " (unfinished)"),
         done ? fmt::format("{:.1f} s", r.value("train_time_ms", 0.0) / 1000.0) : "–",
-        fmt_opt(r, "pre_export", "val_bpb", "{:.4f}"),
-        fmt_opt(r, "roundtrip", "val_loss", "{:.8f}"), fmt_opt(r, "roundtrip", "val_bpb", "{:.8f}"),
+        fmt_opt(r, "pre_export", "val_bpb", "{:.4f}"), fmt_opt(r, "roundtrip", "val_bpb", "{:.8f}"),
+        done ? score_label(run) : "–", done ? fmt::format("{:.8f}", run.val_loss()) : "–",
+        done ? fmt::format("{:.8f}", run.val_bpb()) : "–",
         done ? with_commas(r.value("artifact_bytes", int64_t{0})) : "–",
         done ? with_commas(r.value("code_bytes", int64_t{0})) : "–",
         done ? with_commas(r.value("total_bytes", int64_t{0})) : "–",
@@ -208,7 +216,7 @@ std::string final_table(const std::vector<RunRecord>& runs) {
     const SampleStats l = sample_stats(losses);
     const SampleStats b = sample_stats(bpbs);
     out += fmt::format(
-        "<tr><th>mean ± std ({} runs)</th><td colspan=\"5\"></td><td>{:.8f} ± {:.8f}</td>"
+        "<tr><th>mean ± std ({} runs)</th><td colspan=\"7\"></td><td>{:.8f} ± {:.8f}</td>"
         "<td>{:.8f} ± {:.8f}</td><td colspan=\"4\"></td></tr>\n",
         l.n, l.mean, l.std, b.mean, b.std);
   }

@@ -59,14 +59,29 @@ std::optional<double> value_after(const std::string& line, const std::string& ke
 
 }  // namespace
 
-double RunRecord::val_loss() const {
+FinalScore RunRecord::final_score() const {
   PGOLF_CHECK(finished(), "{}: the run has no results.json (it did not finish)", dir.string());
-  return results.at("roundtrip").at("val_loss").get<double>();
-}
-
-double RunRecord::val_bpb() const {
-  PGOLF_CHECK(finished(), "{}: the run has no results.json (it did not finish)", dir.string());
-  return results.at("roundtrip").at("val_bpb").get<double>();
+  const auto& roundtrip = results.at("roundtrip");
+  const auto& evaluation = results.value("evaluation", nlohmann::json::object());
+  FinalScore score;
+  score.name = "roundtrip";
+  score.val_loss = roundtrip.at("val_loss").get<double>();
+  score.val_bpb = roundtrip.at("val_bpb").get<double>();
+  score.eval_seconds = number(roundtrip, "eval_time_ms") / 1e3;
+  if (evaluation.contains("val_adapt")) {
+    score.eval_seconds += number(evaluation["val_adapt"], "seconds");
+  }
+  for (const char* name : {"sliding", "ttt"}) {
+    if (!evaluation.contains(name)) continue;
+    const auto& e = evaluation[name];
+    score.name = std::string(name) == "ttt" ? "legal_ttt" : "sliding_window";
+    score.val_loss = e.at("val_loss").get<double>();
+    score.val_bpb = e.at("val_bpb").get<double>();
+    score.eval_seconds += number(e, "eval_seconds");
+  }
+  score.score_first = evaluation.value("score_first", true);
+  score.non_compliant = evaluation.value("non_compliant", std::vector<std::string>{});
+  return score;
 }
 
 std::filesystem::path RunRecord::artifact_path() const {
@@ -92,6 +107,14 @@ std::vector<Phase> phase_times(const RunRecord& run) {
   if (run.results.contains("roundtrip")) {
     add("round-trip eval", number(run.results["roundtrip"], "eval_time_ms"));
   }
+  const auto& evaluation = run.results.value("evaluation", nlohmann::json::object());
+  if (evaluation.contains("val_adapt")) {
+    add("val adaptation (non-compliant)", 1e3 * number(evaluation["val_adapt"], "seconds"));
+  }
+  if (evaluation.contains("sliding")) {
+    add("sliding-window eval", 1e3 * number(evaluation["sliding"], "eval_seconds"));
+  }
+  if (evaluation.contains("ttt")) add("TTT eval", 1e3 * number(evaluation["ttt"], "eval_seconds"));
   return phases;
 }
 

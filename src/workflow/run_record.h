@@ -35,6 +35,18 @@ struct ValPoint {
   double eval_time_ms = 0;
 };
 
+// The score the challenge reads from a run: its last evaluation. Legal TTT
+// if the run did it, else the sliding-window evaluation, else the artifact's
+// round trip (results.json's "evaluation" and "roundtrip").
+struct FinalScore {
+  std::string name;  // "legal_ttt" | "sliding_window" | "roundtrip"
+  double val_loss = 0;
+  double val_bpb = 0;
+  double eval_seconds = 0;                 // every evaluation after the export, summed
+  bool score_first = true;                 // no token trained on before it was scored
+  std::vector<std::string> non_compliant;  // reasons; empty for a legal run
+};
+
 struct RunRecord {
   std::filesystem::path dir;
   std::string name;                                   // the folder's name
@@ -45,16 +57,18 @@ struct RunRecord {
   std::string log;  // train.log
 
   bool finished() const { return !results.empty(); }
-  // The scored numbers: the artifact's round trip (results.json).
-  double val_loss() const;
-  double val_bpb() const;
+  // The run's final score; fails unless the run finished.
+  FinalScore final_score() const;
+  double val_loss() const { return final_score().val_loss; }
+  double val_bpb() const { return final_score().val_bpb; }
   // results.json's artifact file, in this folder; empty if none.
   std::filesystem::path artifact_path() const;
 };
 
 // Where a run's time went, from its metrics and results: training (the
 // challenge's clock), validation during training, GPTQ calibration, and the
-// artifact's round-trip evaluation. Phases a run did not have are left out.
+// evaluations after the export (round trip, sliding windows, TTT, a
+// non-compliant val adaptation). Phases a run did not have are left out.
 struct Phase {
   std::string name;
   double seconds = 0;

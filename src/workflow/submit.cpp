@@ -57,9 +57,7 @@ std::string utc_date(bool with_time) {
 }
 
 double train_s(const RunRecord& r) { return r.results.value("train_time_ms", 0.0) / 1000.0; }
-double eval_s(const RunRecord& r) {
-  return r.results.value("roundtrip", nlohmann::json::object()).value("eval_time_ms", 0.0) / 1000.0;
-}
+double eval_s(const RunRecord& r) { return r.final_score().eval_seconds; }
 double gptq_s(const RunRecord& r) {
   const auto& exported = r.results.value("export", nlohmann::json::object());
   if (!exported.contains("gptq")) return 0;
@@ -88,13 +86,15 @@ std::map<const RunRecord*, std::string> log_names(const std::vector<RunRecord>& 
 
 std::string results_table(const std::vector<RunRecord>& runs) {
   std::string t =
-      "| Seed | Steps | Train time | val_loss | val_bpb | Artifact bytes | Total bytes | Fits |\n"
-      "|---:|---:|---:|---:|---:|---:|---:|:---:|\n";
+      "| Seed | Steps | Train time | Score | val_loss | val_bpb | Artifact bytes | Total bytes | "
+      "Fits |\n"
+      "|---:|---:|---:|:---|---:|---:|---:|---:|:---:|\n";
   std::vector<double> losses, bpbs;
   for (const auto& r : runs) {
-    t += fmt::format("| {} | {} | {:.1f} s | {:.8f} | {:.8f} | {} | {} | {} |\n",
+    const FinalScore f = r.final_score();
+    t += fmt::format("| {} | {} | {:.1f} s | {} | {:.8f} | {:.8f} | {} | {} | {} |\n",
                      r.config.train.seed, with_commas(r.results.value("steps", int64_t{0})),
-                     train_s(r), r.val_loss(), r.val_bpb(),
+                     train_s(r), f.name, f.val_loss, f.val_bpb,
                      with_commas(r.results.value("artifact_bytes", int64_t{0})),
                      with_commas(r.results.value("total_bytes", int64_t{0})),
                      r.results.value("fits_cap", false) ? "yes" : "NO");
@@ -102,8 +102,8 @@ std::string results_table(const std::vector<RunRecord>& runs) {
     bpbs.push_back(r.val_bpb());
   }
   const SampleStats l = sample_stats(losses), b = sample_stats(bpbs);
-  t += fmt::format("| **Mean** | | | **{:.8f}** | **{:.8f}** | | | |\n", l.mean, b.mean);
-  if (l.n >= 2) t += fmt::format("| **Std** | | | {:.8f} | {:.8f} | | | |\n", l.std, b.std);
+  t += fmt::format("| **Mean** | | | | **{:.8f}** | **{:.8f}** | | | |\n", l.mean, b.mean);
+  if (l.n >= 2) t += fmt::format("| **Std** | | | | {:.8f} | {:.8f} | | | |\n", l.std, b.std);
   return t;
 }
 
@@ -183,8 +183,9 @@ std::string method_section(const std::vector<RunRecord>& runs) {
     flags += fmt::format(" {} {}", d.flag, d.value);
   }
   // A CPU run's fp32 stands for the GPU's bf16 autocast (the reference's).
-  const std::string gpu_dtype =
-      first.config.runtime.device.rfind("cuda", 0) == 0 ? first.config.runtime.dtype : "bf16";
+  const bool gpu_fp32 =
+      first.config.runtime.device.rfind("cuda", 0) == 0 && first.config.runtime.dtype == "fp32";
+  const std::string gpu_dtype = gpu_fp32 ? "fp32" : "bf16";
   std::string seeds;
   for (const auto& r : runs)
     seeds += fmt::format("{}{}", seeds.empty() ? "" : " ", r.config.train.seed);
@@ -233,11 +234,35 @@ std::vector<Statement> legality_statements(const std::vector<RunRecord>& runs) {
     full_val = full_val && r.config.eval.val_max_tokens == 0;
     devices.insert(r.config.runtime.device);
   }
-  out.push_back({full_val, full_val
-                               ? "Scored on the whole validation split (VAL_MAX_TOKENS=0), after "
-                                 "training, by the artifact alone (round trip)."
-                               : "Scored on a prefix of the validation split only "
-                                 "(VAL_MAX_TOKENS > 0): not a valid score."});
+  const std::string scored_by = runs.front().final_score().name;
+  out.push_back({full_val, full_val ? fmt::format("Scored on the whole validation split "
+                                                  "(VAL_MAX_TOKENS=0), after training, from the "
+                                                  "artifact alone; the score is `{}`.",
+                                                  scored_by)
+                                    : "Scored on a prefix of the validation split only "
+                                      "(VAL_MAX_TOKENS > 0): not a valid score."});
+  std::set<std::string> reasons;
+  bool score_first = true;
+  for (const auto& r : runs) {
+    const FinalScore f = r.final_score();
+    score_first = score_first && f.score_first;
+    reasons.insert(f.non_compliant.begin(), f.non_compliant.end());
+  }
+  if (reasons.empty() && score_first) {
+    out.push_back({true, scored_by == "legal_ttt"
+                             ? "Test-time training is score-first: every chunk was scored "
+                               "before the model trained on it, and the last chunk was never "
+                               "trained on (audited, 0 violations)."
+                             : "No test-time training: the model never sees a validation token "
+                               "before scoring it."});
+  } else {
+    std::string why;
+    for (const auto& reason : reasons) why += " " + reason;
+    out.push_back({false,
+                   "NON-COMPLIANT evaluation: the model trained on validation tokens "
+                   "before they were scored." +
+                       why});
+  }
   out.push_back({true, fmt::format("Training reads the training shards only ({}); the validation "
                                    "shards are only scored.",
                                    runs.front().config.data.train_glob())});
@@ -278,6 +303,7 @@ void write_record_folder(const std::vector<RunRecord>& runs, const SubmitOptions
     seed_results[std::to_string(r.config.train.seed)] = {
         {"val_loss", r.val_loss()},
         {"val_bpb", r.val_bpb()},
+        {"score", r.final_score().name},
         {"steps", r.results.value("steps", int64_t{0})},
         {"artifact_bytes", r.results.value("artifact_bytes", int64_t{0})},
         {"bytes_total", r.results.value("total_bytes", int64_t{0})},

@@ -21,10 +21,7 @@ namespace {
 
 // The cpu preset's model shrunk further so that training takes seconds.
 Config tiny_model(Config c) {
-  c.model.num_layers = 2;
-  c.model.model_dim = 64;
-  c.model.num_heads = 2;
-  c.model.num_kv_heads = 1;
+  c.model = testing::two_layer_model(c.model);
   return c;
 }
 

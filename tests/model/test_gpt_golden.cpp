@@ -132,13 +132,8 @@ namespace {
 // Regression: the RoPE table cached during an InferenceMode evaluation must
 // still be usable by a later training step (validation at step 0, then train).
 TEST(Gpt, TrainsAfterInferenceModeEvaluation) {
-  ModelConfig c;
-  c.num_layers = 2;
-  c.model_dim = 64;
-  c.num_heads = 2;
-  c.num_kv_heads = 1;
   torch::manual_seed(0);
-  GPT model(c);
+  GPT model(testing::two_layer_model());
   const auto x = torch::randint(1024, {2, 16}), y = torch::randint(1024, {2, 16});
   {
     torch::InferenceMode inference;
@@ -147,6 +142,28 @@ TEST(Gpt, TrainsAfterInferenceModeEvaluation) {
   auto loss = model->loss(x, y);
   EXPECT_NO_THROW(loss.backward());
   EXPECT_TRUE(model->tok_emb->weight.grad().defined());
+}
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// The sliding evaluation's fast path: the head on the scored tail only gives
+// the tail of the full-length losses.
+TEST(Gpt, TokenLossesFromAPositionAreTheTailOfAllLosses) {
+  torch::manual_seed(0);
+  GPT model(testing::two_layer_model());
+  const auto x = torch::randint(1024, {3, 32}), y = torch::randint(1024, {3, 32});
+  torch::InferenceMode inference;
+  const auto all = model->token_losses(x, y);
+  for (int64_t from : {0, 1, 24, 31}) {
+    const auto tail = model->token_losses(x, y, from);
+    ASSERT_EQ(tail.sizes(), (std::vector<int64_t>{3, 32 - from}));
+    EXPECT_TRUE(torch::allclose(tail, all.slice(1, from), /*rtol=*/1e-6, /*atol=*/1e-6)) << from;
+  }
+  EXPECT_PGOLF_ERROR(model->token_losses(x, y, 32), "outside [0, 32)");
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "config/presets.h"
+#include "model/flops.h"
 #include "perf/compare.h"
+#include "perf/eval_bench.h"
 #include "perf/peer.h"
 #include "tests/test_util.h"
 
@@ -63,13 +65,49 @@ TEST(CompareTable, ShowsEveryImplementationWithRatios) {
       {"pgolf", {200, 100, 300}}, {"pytorch eager", {100, 100}}, {"pytorch compiled", {400}}};
   EXPECT_DOUBLE_EQ(r.impls[0].median(), 200);
   EXPECT_DOUBLE_EQ(r.impls[1].median(), 100);
-  const std::string t = format_compare_table(r, 1.0);  // peak 1 GFLOP/s
+  const std::string t = format_compare_table(r.impls, r.flops_per_token, 1.0);  // peak 1 GFLOP/s
   EXPECT_NE(t.find("pgolf/x"), std::string::npos);
   EXPECT_NE(t.find("pytorch eager"), std::string::npos);
   EXPECT_NE(t.find("2.00x"), std::string::npos);  // 200 / 100
   EXPECT_NE(t.find("0.50x"), std::string::npos);  // 200 / 400
   EXPECT_NE(t.find("20.0%"), std::string::npos);  // 200 tok/s * 1 MFLOP = 0.2 GFLOP/s
   EXPECT_NE(t.find("100.0..300.0"), std::string::npos);
+}
+
+TEST(PeerCommand, AsksForTheEvaluationBatch) {
+  PeerSetup s;
+  s.python = "python3";
+  s.harness = "bench/peer_step.py";
+  s.script = "/tmp/train_gpt.py";
+  s.modes = {"eager"};
+  EXPECT_FALSE(contains(peer_command(preset("cpu"), 4096, 1, s), "--eval-seqs"));
+  s.eval_seqs = 8;
+  const auto cmd = peer_command(preset("cpu"), 4096, 1, s);
+  const auto at = std::find(cmd.begin(), cmd.end(), "--eval-seqs");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "8");
+}
+
+// pgolf's side of the evaluation timing scores exactly what the final
+// evaluation would on the same windows: each window's last `stride` tokens.
+TEST(EvalBench, ScoresTheWindowTails) {
+  Config c = preset("cpu");
+  c.model = testing::two_layer_model(c.model);
+  c.train.train_seq_len = 32;
+  EvalBench bench(c, /*batch_seqs=*/3, /*stride=*/8, torch::kCPU);
+  EXPECT_EQ(bench.scored_tokens_per_batch(), 24);
+  EXPECT_GT(bench.run(2), 0);
+  const auto x = bench.inputs(), y = bench.targets();
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{3, 32}));
+  EXPECT_TRUE(torch::equal(x.slice(1, 1), y.slice(1, 0, 31)));
+  // Window i starts i*stride into the stream: consecutive windows overlap.
+  EXPECT_TRUE(torch::equal(x[1].slice(0, 0, 24), x[0].slice(0, 8)));
+  // Fewer FLOPs per scored token than a whole window's forward over the stride
+  // (the head runs on the scored tail only), more than one position's.
+  const double window = forward_flops_per_token(c.model, 32) * 32 / 8;
+  EXPECT_LT(bench.flops_per_scored_token(), window);
+  EXPECT_GT(bench.flops_per_scored_token(), forward_flops_per_token(c.model, 32));
+  EXPECT_PGOLF_ERROR(EvalBench(c, 3, 33, torch::kCPU), "--eval-stride");
 }
 
 // The official train_gpt.py: $PGOLF_OFFICIAL_TRAIN_GPT, else read from a
@@ -123,11 +161,14 @@ TEST(BenchCompare, TinyModelAgainstTheOfficialScript) {
       "bench --compare '" + script.string() +
       "' --presets cpu --num-layers 2 --model-dim 64 --num-heads 2 --num-kv-heads 1"
       " --train-seq-len 64 --batch-tokens 128 --steps 1 --warmup 1 --repeats 3 --threads 1"
-      " --gemm-size 128");
+      " --gemm-size 128 --eval-batch-seqs 4 --eval-stride 16");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("gemm_peak"), std::string::npos) << r.output;
+  const auto eval_at = r.output.find("sliding-window evaluation (4 windows of 64, stride 16");
+  ASSERT_NE(eval_at, std::string::npos) << r.output;
   for (const char* name : {"pgolf", "pytorch eager", "pytorch compiled"}) {
     EXPECT_GT(row_tokens_per_s(r.output, name), 0) << name << "\n" << r.output;
+    EXPECT_GT(row_tokens_per_s(r.output.substr(eval_at), name), 0) << name << "\n" << r.output;
   }
   EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(pytorch compiled .* [0-9]+\.[0-9]+x)")))
       << r.output;

@@ -70,11 +70,7 @@ TEST(NewtonSchulzViaFp32, SwitchedOffMuonIsThePlainPathExactly) {
 
 // 50 training steps of a tiny baseline model with bf16 Newton-Schulz.
 std::vector<double> loss_curve(bool via_fp32) {
-  ModelConfig m;
-  m.num_layers = 2;
-  m.model_dim = 32;
-  m.num_heads = 2;
-  m.num_kv_heads = 1;
+  const ModelConfig m = testing::two_layer_model({}, 32);
   TrainConfig t;
   t.muon_ns_bf16 = true;
   t.muon_ns_bf16_via_fp32 = via_fp32;

@@ -11,17 +11,35 @@
 #include "config/presets.h"
 #include "model/gpt.h"
 #include "model/weights.h"
+#include "tests/test_util.h"
 
 namespace pgolf::testing {
+
+namespace {
+
+// results.json's "evaluation", as eval/final_eval.h writes it.
+nlohmann::json fake_evaluation(const std::string& kind, double loss, double bpb_per_nat) {
+  auto scored = [&](double l, double seconds) {
+    return nlohmann::json{{"val_loss", l}, {"val_bpb", l * bpb_per_nat}, {"eval_seconds", seconds}};
+  };
+  nlohmann::json e = {{"score_first", kind != "postquant"}};
+  if (kind == "roundtrip") return e;
+  e["sliding"] = scored(loss - 0.02, 4.0);
+  if (kind == "ttt") e["ttt"] = scored(loss - 0.03, 30.0);
+  if (kind == "postquant") {
+    e["val_adapt"] = {{"mode", "postquant"}, {"seconds", 60.0}};
+    e["non_compliant"] = {"VAL_ADAPT=postquant trains on the validation tokens"};
+  }
+  return e;
+}
+
+}  // namespace
 
 std::filesystem::path write_fake_run(const std::filesystem::path& parent, const FakeRun& f) {
   const auto dir = parent / f.name;
   std::filesystem::create_directories(dir);
   Config c = preset("cpu");
-  c.model.num_layers = 2;
-  c.model.model_dim = 64;
-  c.model.num_heads = 2;
-  c.model.num_kv_heads = 1;
+  c.model = two_layer_model(c.model);
   c.train.seed = f.seed;
   c.train.iterations = 100;
   c.train.train_batch_tokens = 4096;
@@ -89,7 +107,8 @@ std::filesystem::path write_fake_run(const std::filesystem::path& parent, const 
       {"code_bytes", code},
       {"total_bytes", bytes + code},
       {"fits_cap", bytes + code <= 16'000'000},
-      {"export", {{"scheme", "int8"}}}};
+      {"export", {{"scheme", "int8"}}},
+      {"evaluation", fake_evaluation(f.evaluation, loss, bpb_per_nat)}};
   write_file_atomic(dir / "results.json", results.dump(2));
   return dir;
 }

@@ -17,6 +17,10 @@ struct FakeRun {
   bool finished = true;  // results.json and the artifact
   std::string device = "cpu";
   int64_t val_max_tokens = 0;
+  // The evaluations after the export: "roundtrip" (none), "sliding" (then
+  // final_val_loss - 0.02), "ttt" (sliding, then final_val_loss - 0.03) or
+  // "postquant" (a non-compliant val adaptation, then sliding).
+  std::string evaluation = "roundtrip";
 };
 
 // Writes parent/name and returns its path.

@@ -15,12 +15,8 @@ namespace pgolf {
 namespace {
 
 ModelConfig tiny(int64_t vocab) {
-  ModelConfig m = preset("cpu").model;
+  ModelConfig m = testing::two_layer_model(preset("cpu").model, 32);
   m.vocab_size = vocab;
-  m.num_layers = 2;
-  m.model_dim = 32;
-  m.num_heads = 2;
-  m.num_kv_heads = 1;
   return m;
 }
 

@@ -48,6 +48,37 @@ TEST(RunRecord, ReadsWhatTheTrainerWrites) {
   EXPECT_PGOLF_ERROR(unfinished.val_loss(), "did not finish");
 }
 
+TEST(RunRecord, TheFinalScoreIsTheLastEvaluation) {
+  testing::ScratchDir scratch;
+  auto final_of = [&](const std::string& kind) {
+    return load_run(testing::write_fake_run(scratch.path(), {.name = kind, .evaluation = kind}))
+        .final_score();
+  };
+  const FinalScore roundtrip = final_of("roundtrip");
+  EXPECT_EQ(roundtrip.name, "roundtrip");
+  EXPECT_DOUBLE_EQ(roundtrip.val_loss, 3.5);
+  EXPECT_DOUBLE_EQ(roundtrip.eval_seconds, 1.2);
+  const FinalScore sliding = final_of("sliding");
+  EXPECT_EQ(sliding.name, "sliding_window");
+  EXPECT_DOUBLE_EQ(sliding.val_loss, 3.48);
+  EXPECT_DOUBLE_EQ(sliding.eval_seconds, 1.2 + 4.0);
+  const FinalScore ttt = final_of("ttt");
+  EXPECT_EQ(ttt.name, "legal_ttt");
+  EXPECT_DOUBLE_EQ(ttt.val_loss, 3.47);
+  EXPECT_DOUBLE_EQ(ttt.eval_seconds, 1.2 + 4.0 + 30.0);
+  EXPECT_TRUE(ttt.score_first);
+  EXPECT_TRUE(ttt.non_compliant.empty());
+  const FinalScore cheat = final_of("postquant");
+  EXPECT_FALSE(cheat.score_first);
+  ASSERT_EQ(cheat.non_compliant.size(), 1u);
+  EXPECT_DOUBLE_EQ(cheat.eval_seconds, 1.2 + 60.0 + 4.0);
+  const auto phases = phase_times(load_run(scratch / "ttt"));
+  ASSERT_EQ(phases.size(), 5u);
+  EXPECT_EQ(phases[3].name, "sliding-window eval");
+  EXPECT_EQ(phases[4].name, "TTT eval");
+  EXPECT_DOUBLE_EQ(phases[4].seconds, 30.0);
+}
+
 TEST(RunRecord, ScoresFromRunsLogsAndNumbers) {
   testing::ScratchDir scratch;
   const auto dir = testing::write_fake_run(scratch.path(), {.final_val_loss = 2.5});

@@ -51,7 +51,7 @@ TEST(Submit, WritesARecordFolder) {
   for (const char* needle :
        {"# Tiny test record", "**val_bpb: 1.23600**", "## Method", "`NUM_LAYERS=2`",
         "torchrun --standalone --nproc_per_node=8 --no-python ./build/pgolf train --preset cpu",
-        "for SEED in 1337 42 2025", "| 42 | 100 | 5.0 s | 2.06100000 |", "| **Mean** |",
+        "for SEED in 1337 42 2025", "| 42 | 100 | 5.0 s | roundtrip | 2.06100000 |", "| **Mean** |",
         "| **Std** |", "## Significance", "**p = ", "meets the challenge's p < 0.01",
         "## Size and legality", "- [x] Size: the largest artifact + code is",
         "- [ ] Hardware: trained on CPU", "- [x] Scored on the whole validation split",
@@ -82,6 +82,29 @@ TEST(Submit, LegalityStatementsCatchAPrefixScore) {
   }
   EXPECT_TRUE(prefix_flagged);
   EXPECT_TRUE(gpu_ok);
+}
+
+TEST(Submit, LegalityStatementsCatchANonCompliantEvaluation) {
+  testing::ScratchDir scratch;
+  auto statement = [&](const std::string& kind) {
+    const RunRecord run =
+        load_run(testing::write_fake_run(scratch.path(), {.name = kind, .evaluation = kind}));
+    for (const Statement& s : legality_statements({run})) {
+      if (s.text.find("test-time training") != std::string::npos ||
+          s.text.find("Test-time training") != std::string::npos ||
+          s.text.find("NON-COMPLIANT") != std::string::npos) {
+        return s;
+      }
+    }
+    return Statement{false, "none"};
+  };
+  const Statement ttt = statement("ttt");
+  EXPECT_TRUE(ttt.ok);
+  EXPECT_NE(ttt.text.find("score-first"), std::string::npos) << ttt.text;
+  EXPECT_TRUE(statement("sliding").ok);
+  const Statement cheat = statement("postquant");
+  EXPECT_FALSE(cheat.ok);
+  EXPECT_NE(cheat.text.find("VAL_ADAPT=postquant"), std::string::npos) << cheat.text;
 }
 
 TEST(SubmitCommand, WritesTheFolderFromTheCommandLine) {
