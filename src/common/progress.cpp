@@ -62,7 +62,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit, Options o
       total_(total),
       unit_(std::move(unit)),
       options_(options),
-      live_(!options.quiet && ::isatty(::fileno(options.out)) == 1),
+      live_(!options.quiet && (options.force_live || ::isatty(::fileno(options.out)) == 1)),
       start_(Clock::now()),
       last_print_(start_) {}
 

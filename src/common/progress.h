@@ -19,7 +19,8 @@ class Progress {
     bool quiet = false;        // never redraw; plain periodic lines only
     double interval_s = 10.0;  // seconds between plain lines
     std::FILE* out = stdout;
-    bool bytes = false;  // counts are bytes: shown as kB / MB / GB (downloads)
+    bool bytes = false;       // counts are bytes: shown as kB / MB / GB (downloads)
+    bool force_live = false;  // redraw in place even when `out` is not a terminal (tests)
   };
 
   // total <= 0 means unknown: no percentage and no ETA.

@@ -1,9 +1,11 @@
 // Progress: the latest loss stays on the line, and byte counts read as sizes.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "common/progress.h"
 
@@ -43,6 +45,37 @@ TEST(Progress, TheLatestExtraStaysUntilReplaced) {
   EXPECT_NE(text.find("ETA "), std::string::npos) << text;
   EXPECT_NE(text.find("loss 3.9000"), std::string::npos) << text;
   EXPECT_NE(text.find("\na note\n"), std::string::npos) << text;
+}
+
+// A log line printed while the live line is on screen erases it first, and
+// the next update draws it again below the log line.
+TEST(Progress, LogLinesEraseTheLiveLine) {
+  std::FILE* out = std::tmpfile();
+  {
+    Progress::Options options;
+    options.out = out;
+    options.force_live = true;
+    Progress progress("train", 100, "steps", options);
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));  // past the redraw limit
+    progress.update(10);
+    print_line(out, "step:10 train_loss:4.0");
+    print_line(out, "step:11 train_loss:3.9");  // nothing left to erase
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    progress.update(20);
+    progress.finish();
+  }
+  std::rewind(out);
+  std::string text(8192, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  const std::string erase = "\r\x1b[K";
+  const size_t live = text.find(erase + "train: 10/100");
+  const size_t log = text.find(erase + "step:10 train_loss:4.0\n");
+  ASSERT_NE(live, std::string::npos) << text;
+  ASSERT_NE(log, std::string::npos) << text;
+  EXPECT_LT(live, log);
+  EXPECT_NE(text.find("\nstep:11 train_loss:3.9\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(erase + "train: 20/100", log), std::string::npos) << text;
 }
 
 TEST(Progress, ByteCountsAreSizes) {
