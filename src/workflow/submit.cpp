@@ -98,8 +98,8 @@ std::string results_table(const std::vector<RunRecord>& runs) {
                      with_commas(r.results.value("artifact_bytes", int64_t{0})),
                      with_commas(r.results.value("total_bytes", int64_t{0})),
                      r.results.value("fits_cap", false) ? "yes" : "NO");
-    losses.push_back(r.val_loss());
-    bpbs.push_back(r.val_bpb());
+    losses.push_back(f.val_loss);
+    bpbs.push_back(f.val_bpb);
   }
   const SampleStats l = sample_stats(losses), b = sample_stats(bpbs);
   t += fmt::format("| **Mean** | | | | **{:.8f}** | **{:.8f}** | | | |\n", l.mean, b.mean);
@@ -297,18 +297,19 @@ void write_record_folder(const std::vector<RunRecord>& runs, const SubmitOptions
   std::vector<int64_t> seeds;
   const auto logs = log_names(runs);
   for (const auto& r : runs) {
-    losses.push_back(r.val_loss());
-    bpbs.push_back(r.val_bpb());
+    const FinalScore f = r.final_score();
+    losses.push_back(f.val_loss);
+    bpbs.push_back(f.val_bpb);
     seeds.push_back(r.config.train.seed);
     seed_results[std::to_string(r.config.train.seed)] = {
-        {"val_loss", r.val_loss()},
-        {"val_bpb", r.val_bpb()},
-        {"score", r.final_score().name},
+        {"val_loss", f.val_loss},
+        {"val_bpb", f.val_bpb},
+        {"score", f.name},
         {"steps", r.results.value("steps", int64_t{0})},
         {"artifact_bytes", r.results.value("artifact_bytes", int64_t{0})},
         {"bytes_total", r.results.value("total_bytes", int64_t{0})},
         {"train_time_s", train_s(r)},
-        {"eval_time_s", eval_s(r)},
+        {"eval_time_s", f.eval_seconds},
         {"log", logs.at(&r)}};
     write_file_atomic(o.out / logs.at(&r), r.log);
   }
