@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "config/options.h"
 #include "config/presets.h"
+#include "kernels/fused.h"
 #include "model/weights.h"
 #include "perf/compare.h"
 #include "perf/eval_bench.h"
@@ -215,8 +216,10 @@ Command add_bench_command(CLI::App& app) {
             configure_threads(base.runtime.threads);
             const auto dtype = parse_compute_dtype(base.runtime.dtype, device);
             const double peak = gemm_peak_gflops(args->gemm_size, dtype, device);
-            fmt::print("device:{} threads:{} compute_dtype:{} load_average:{}\n", device.str(),
-                       at::get_num_threads(), compute_dtype_name(dtype), load_average());
+            fmt::print(
+                "device:{} threads:{} compute_dtype:{} fused_cpu_kernels:{} load_average:{}\n",
+                device.str(), at::get_num_threads(), compute_dtype_name(dtype),
+                kernels::fused_enabled() ? "on" : "off", load_average());
             fmt::print("gemm_peak {}x{} {}: {:.1f} GFLOP/s\n", args->gemm_size, args->gemm_size,
                        compute_dtype_name(dtype), peak);
             if (args->compare.empty()) {

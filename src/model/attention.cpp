@@ -3,6 +3,8 @@
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/functional/normalization.h>
 
+#include "kernels/fused.h"
+
 namespace pgolf {
 
 torch::Tensor exclusive_self_attention(const torch::Tensor& y, const torch::Tensor& v) {
@@ -108,8 +110,12 @@ MLPImpl::MLPImpl(const ModelConfig& config, bool own_matrices) : leaky_slope_(co
 torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w) {
   if (w.observer) (*w.observer)(w.prefix + "mlp.fc.weight", u);
   auto h = casted_linear(u, w.w_up);
-  h = leaky_slope_ > 0 ? torch::leaky_relu(h, leaky_slope_) : torch::relu(h);
-  h = h.square();
+  if (kernels::applies(h)) {
+    h = kernels::relu_square(h, leaky_slope_);
+  } else {
+    h = leaky_slope_ > 0 ? torch::leaky_relu(h, leaky_slope_) : torch::relu(h);
+    h = h.square();
+  }
   if (w.observer) (*w.observer)(w.prefix + "mlp.proj.weight", h);
   return casted_linear(h, w.w_down);
 }

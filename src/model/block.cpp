@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/layers.h"
+
 namespace pgolf {
 
 LayerCoreImpl::LayerCoreImpl(const ModelConfig& config, bool use_xsa) {
@@ -32,11 +34,11 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor&
                                  const std::string& name) {
   const auto dtype = x_in.scalar_type();
   auto mix = resid_mix.to(dtype);
-  auto x = mix[0] * x_in + mix[1] * x0;
+  auto x = blend(mix[0], x_in, mix[1], x0);
   auto attn_out = in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0);
-  x = x + attn_scale.to(dtype) * attn_out;
+  x = add_scaled(x, attn_scale.to(dtype), attn_out);
   auto mlp_out = in.mlp->forward(normed_input(x), *in.matrices);
-  x = x + mlp_scale.to(dtype) * mlp_out;
+  x = add_scaled(x, mlp_scale.to(dtype), mlp_out);
   if (trace) {
     trace->add(name + ".attn_out", attn_out);
     trace->add(name + ".mlp_out", mlp_out);

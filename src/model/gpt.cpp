@@ -10,6 +10,8 @@
 #include <utility>
 
 #include "common/error.h"
+#include "kernels/fused.h"
+#include "model/layers.h"
 
 namespace pgolf {
 
@@ -271,7 +273,7 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
   }
   for (int64_t j = 0; j < n_dec; ++j) {
     if (!skips.empty()) {
-      x = x + skip_weights[j].to(x.scalar_type()) * skips.back();
+      x = add_scaled(x, skip_weights[j].to(x.scalar_type()), skips.back());
       skips.pop_back();
     }
     run_layer(n_enc + j, "blocks." + std::to_string(n_enc + j));
@@ -285,12 +287,34 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
   return x;
 }
 
-torch::Tensor GPTImpl::softcapped_logits(const torch::Tensor& h) {
-  const auto head = config_.tie_embeddings ? tok_emb->weight : lm_head->effective_weight();
-  auto z = casted_linear(h, head);
-  const double cap = config_.logit_softcap;
+namespace {
+
+// The output head before the softcap: h @ head^T.
+torch::Tensor head_logits(GPTImpl& gpt, const torch::Tensor& h) {
+  const auto head =
+      gpt.config().tie_embeddings ? gpt.tok_emb->weight : gpt.lm_head->effective_weight();
+  return casted_linear(h, head);
+}
+
+torch::Tensor softcap(const torch::Tensor& z, double cap) {
   // Up-cast for the cross-entropy (bf16 -> fp32; fp64 stays fp64 for gradient checks).
   return (cap * torch::tanh(z / cap)).to(at::promote_types(z.scalar_type(), torch::kFloat));
+}
+
+// Per-row cross-entropy of the softcapped logits z (N, V): one fused pass on
+// the CPU (kernels/fused.h), the plain ops elsewhere.
+torch::Tensor softcap_cross_entropy(const torch::Tensor& z, const torch::Tensor& targets,
+                                    double cap) {
+  if (kernels::applies(z)) return kernels::softcap_cross_entropy(z, targets, cap);
+  namespace F = torch::nn::functional;
+  return F::cross_entropy(softcap(z, cap), targets,
+                          F::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+}  // namespace
+
+torch::Tensor GPTImpl::softcapped_logits(const torch::Tensor& h) {
+  return softcap(head_logits(*this, h), config_.logit_softcap);
 }
 
 torch::Tensor GPTImpl::logits(const torch::Tensor& input_ids, ForwardTrace* trace) {
@@ -298,8 +322,13 @@ torch::Tensor GPTImpl::logits(const torch::Tensor& input_ids, ForwardTrace* trac
 }
 
 torch::Tensor GPTImpl::loss(const torch::Tensor& input_ids, const torch::Tensor& target_ids) {
-  auto z = logits(input_ids);
-  return torch::nn::functional::cross_entropy(z.view({-1, z.size(-1)}), target_ids.reshape({-1}));
+  auto z = head_logits(*this, hidden(input_ids));
+  z = z.view({-1, z.size(-1)});
+  const auto targets = target_ids.reshape({-1});
+  if (kernels::applies(z)) {
+    return kernels::softcap_cross_entropy(z, targets, config_.logit_softcap).mean();
+  }
+  return torch::nn::functional::cross_entropy(softcap(z, config_.logit_softcap), targets);
 }
 
 torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids,
@@ -309,10 +338,9 @@ torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch:
   auto h = hidden(input_ids);
   if (from > 0) h = h.slice(1, from);
   const auto targets = target_ids.slice(1, from);
-  auto z = softcapped_logits(h);
-  namespace F = torch::nn::functional;
-  return F::cross_entropy(z.reshape({-1, z.size(-1)}), targets.reshape({-1}),
-                          F::CrossEntropyFuncOptions().reduction(torch::kNone))
+  auto z = head_logits(*this, h);
+  return softcap_cross_entropy(z.reshape({-1, z.size(-1)}), targets.reshape({-1}),
+                               config_.logit_softcap)
       .view(targets.sizes());
 }
 

@@ -17,6 +17,12 @@ namespace pgolf {
 // low-precision inputs.
 torch::Tensor rms_norm(const torch::Tensor& x);
 
+// The residual stream's per-channel blends: a * x + b * y, and x + s * y,
+// with a, b, s (D) vectors over (..., D) activations.
+torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& b,
+                    const torch::Tensor& y);
+torch::Tensor add_scaled(const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& y);
+
 // Sees the input of a weight matrix where the forward applies it: the weight's
 // state-dict name (unbanked for #1406's banks, quant/scheme.h) and the input
 // activations (..., in). Hessian calibration for full GPTQ (quant/hessian.h).

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "kernels/fused.h"
 #include "perf/gemm_peak.h"
 
 namespace pgolf {
@@ -159,6 +160,10 @@ void add_backends(DoctorReport& r, const std::string& config) {
   r.emplace_back("gemm_bf16_cpu", onednn_bf16
                                       ? "oneDNN (mkldnn_bf16_gemm)"
                                       : "ATen fallback kernel (no AVX-512 for oneDNN bf16)");
+  r.emplace_back("fused_cpu_kernels",  // kernels/fused.h
+                 kernels::fused_enabled()
+                     ? "on (RMSNorm, RoPE, residual blends, relu^2, softcap CE)"
+                     : "off (PGOLF_FUSED_KERNELS=0)");
   r.emplace_back("sdpa_cpu_fp32", sdp_choice(torch::kCPU, torch::kFloat));
   r.emplace_back("sdpa_cpu_bf16", sdp_choice(torch::kCPU, torch::kBFloat16));
   const auto& ctx = at::globalContext();

@@ -7,9 +7,8 @@
 #include "io/safetensors.h"
 #include "model/gpt.h"
 #include "tests/test_util.h"
+#include "tests/train/loss_curve.h"
 #include "train/muon.h"
-#include "train/optimizers.h"
-#include "train/trainer.h"
 
 namespace pgolf {
 namespace {
@@ -70,23 +69,10 @@ TEST(NewtonSchulzViaFp32, SwitchedOffMuonIsThePlainPathExactly) {
 
 // 50 training steps of a tiny baseline model with bf16 Newton-Schulz.
 std::vector<double> loss_curve(bool via_fp32) {
-  const ModelConfig m = testing::two_layer_model({}, 32);
   TrainConfig t;
   t.muon_ns_bf16 = true;
   t.muon_ns_bf16_via_fp32 = via_fp32;
-  torch::manual_seed(7);
-  GPT model(m);
-  Optimizers optimizers(model, t);
-  const auto tokens = torch::randint(m.vocab_size, {8 * 32 + 1}, torch::kLong);
-  const BatchSource batch = [&] {
-    return TokenBatch{tokens.slice(0, 0, -1).view({8, 32}), tokens.slice(0, 1).view({8, 32})};
-  };
-  std::vector<double> losses;
-  for (int step = 0; step < 50; ++step) {
-    losses.push_back(train_step(model, optimizers, batch, t, 1, torch::kCPU, 1.0, t.muon_momentum)
-                         .item<double>());
-  }
-  return losses;
+  return testing::loss_curve(testing::two_layer_model({}, 32), t);
 }
 
 TEST(NewtonSchulzViaFp32, FiftyStepLossCurveMatchesWithinBf16Tolerance) {
