@@ -23,9 +23,11 @@ bool fused_enabled() { return enabled_flag().load(std::memory_order_relaxed); }
 
 void set_fused_enabled(bool enabled) { enabled_flag().store(enabled); }
 
-bool applies(const at::Tensor& x) {
-  return fused_enabled() && x.device().is_cpu() && x.dim() >= 1 && x.numel() > 0 &&
+bool supports(const at::Tensor& x) {
+  return x.device().is_cpu() && x.dim() >= 1 && x.numel() > 0 &&
          (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.stride(-1) == 1;
 }
+
+bool applies(const at::Tensor& x) { return fused_enabled() && supports(x); }
 
 }  // namespace pgolf::kernels

@@ -9,7 +9,7 @@
 // (tests/kernels).
 //
 // They take CPU tensors of float or double whose last dimension is contiguous
-// (`applies`). Everywhere else (CUDA, bf16) and with PGOLF_FUSED_KERNELS=0 the
+// (`supports`). Everywhere else (CUDA, bf16) and with PGOLF_FUSED_KERNELS=0 the
 // callers (model/layers.cpp, rotary.cpp, attention.cpp, gpt.cpp) run the plain
 // ATen composition, which is also the definition the kernels are tested
 // against.
@@ -37,7 +37,9 @@ class FusedKernelsScope {
   bool previous_;
 };
 
-// Whether the fused kernels take `x`: enabled, CPU, float/double, last dim contiguous.
+// Whether the kernels can take `x`: CPU, float/double, last dim contiguous.
+bool supports(const at::Tensor& x);
+// Whether callers should use them for `x`: enabled and supported.
 bool applies(const at::Tensor& x);
 
 // x * rsqrt(mean(x^2, -1) + eps) with eps = the dtype's machine epsilon

@@ -198,7 +198,7 @@ struct ScaledAddFunction : torch::autograd::Function<ScaledAddFunction> {
 }  // namespace
 
 at::Tensor mix(const at::Tensor& a, const at::Tensor& x, const at::Tensor& b, const at::Tensor& y) {
-  TORCH_CHECK(applies(x) && x.sizes() == y.sizes() && x.scalar_type() == y.scalar_type(),
+  TORCH_CHECK(supports(x) && x.sizes() == y.sizes() && x.scalar_type() == y.scalar_type(),
               "kernels::mix: x and y must be CPU float/double tensors of one shape, got ",
               x.sizes(), " and ", y.sizes());
   const int64_t D = x.size(-1);

@@ -108,7 +108,7 @@ struct ReluSquareFunction : torch::autograd::Function<ReluSquareFunction> {
 }  // namespace
 
 at::Tensor relu_square(const at::Tensor& x, double slope) {
-  TORCH_CHECK(applies(x), "kernels::relu_square: needs a CPU float/double tensor");
+  TORCH_CHECK(supports(x), "kernels::relu_square: needs a CPU float/double tensor");
   if (at::GradMode::is_enabled() && x.requires_grad()) return ReluSquareFunction::apply(x, slope);
   return relu_square_forward(x, slope);
 }

@@ -122,7 +122,7 @@ struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
 }  // namespace
 
 at::Tensor rms_norm(const at::Tensor& x) {
-  TORCH_CHECK(applies(x), "kernels::rms_norm: needs a CPU float/double tensor with stride-1 rows");
+  TORCH_CHECK(supports(x), "kernels::rms_norm: needs a CPU float/double tensor with stride-1 rows");
   if (at::GradMode::is_enabled() && x.requires_grad()) return RmsNormFunction::apply(x);
   return rms_norm_forward(x).first;
 }

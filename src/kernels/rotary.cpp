@@ -86,7 +86,7 @@ struct RotaryFunction : torch::autograd::Function<RotaryFunction> {
 }  // namespace
 
 at::Tensor rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  TORCH_CHECK(applies(x), "kernels::rotary: needs a CPU float/double tensor with stride-1 rows");
+  TORCH_CHECK(supports(x), "kernels::rotary: needs a CPU float/double tensor with stride-1 rows");
   TORCH_CHECK(x.dim() >= 2, "kernels::rotary: x must be (..., T, D), got ", x.sizes());
   const int64_t T = x.size(-2), h = cos.size(-1);
   TORCH_CHECK(cos.numel() == T * h && sin.numel() == T * h && 2 * h <= x.size(-1),

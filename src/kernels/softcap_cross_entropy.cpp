@@ -233,7 +233,7 @@ struct SoftcapCrossEntropyFunction : torch::autograd::Function<SoftcapCrossEntro
 }  // namespace
 
 at::Tensor softcap_cross_entropy(const at::Tensor& logits, const at::Tensor& targets, double cap) {
-  TORCH_CHECK(applies(logits), "kernels::softcap_cross_entropy: needs CPU float/double logits");
+  TORCH_CHECK(supports(logits), "kernels::softcap_cross_entropy: needs CPU float/double logits");
   TORCH_CHECK(cap > 0, "kernels::softcap_cross_entropy: cap must be > 0, got ", cap);
   check_inputs(logits, targets);
   if (at::GradMode::is_enabled() && logits.requires_grad()) {

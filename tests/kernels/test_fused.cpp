@@ -88,6 +88,8 @@ TEST(FusedKernels, TheSwitchAndWhereTheyApply) {
   {
     FusedKernelsScope off(false);
     EXPECT_FALSE(applies(torch::zeros({2, 3})));
+    EXPECT_TRUE(supports(torch::zeros({2, 3})));  // the kernels themselves still run
+    EXPECT_TRUE(torch::allclose(rms_norm(torch::ones({2, 3})), torch::ones({2, 3})));
   }
   EXPECT_TRUE(fused_enabled());
 }
