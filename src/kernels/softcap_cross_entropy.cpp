@@ -163,10 +163,10 @@ void check_inputs(const at::Tensor& z, const at::Tensor& targets) {
               "softcap_cross_entropy: targets must be int64 on the logits' device");
   // Checked here, not in the kernel: nothing may throw out of the CPU clones
   // (GCC's target_clones dispatcher is not exception-safe).
-  const auto [low, high] = at::aminmax(targets);
-  TORCH_CHECK(low.item<int64_t>() >= 0 && high.item<int64_t>() < z.size(1),
-              "softcap_cross_entropy: targets must be in [0, ", z.size(1), "), got [",
-              low.item<int64_t>(), ", ", high.item<int64_t>(), "]");
+  const auto [low_t, high_t] = at::aminmax(targets);
+  const int64_t low = low_t.item<int64_t>(), high = high_t.item<int64_t>();
+  TORCH_CHECK(low >= 0 && high < z.size(1), "softcap_cross_entropy: targets must be in [0, ",
+              z.size(1), "), got [", low, ", ", high, "]");
 }
 
 // Returns (loss, lse), both (N).

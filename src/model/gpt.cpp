@@ -301,14 +301,18 @@ torch::Tensor softcap(const torch::Tensor& z, double cap) {
   return (cap * torch::tanh(z / cap)).to(at::promote_types(z.scalar_type(), torch::kFloat));
 }
 
-// Per-row cross-entropy of the softcapped logits z (N, V): one fused pass on
-// the CPU (kernels/fused.h), the plain ops elsewhere.
+// Cross-entropy of the softcapped logits z (N, V), per row or their mean:
+// one fused pass on the CPU (kernels/fused.h), the plain ops elsewhere.
 torch::Tensor softcap_cross_entropy(const torch::Tensor& z, const torch::Tensor& targets,
-                                    double cap) {
-  if (kernels::applies(z)) return kernels::softcap_cross_entropy(z, targets, cap);
+                                    double cap, bool mean) {
+  if (kernels::applies(z)) {
+    auto losses = kernels::softcap_cross_entropy(z, targets, cap);
+    return mean ? losses.mean() : losses;
+  }
   namespace F = torch::nn::functional;
-  return F::cross_entropy(softcap(z, cap), targets,
-                          F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  auto options = F::CrossEntropyFuncOptions();
+  if (!mean) options.reduction(torch::kNone);
+  return F::cross_entropy(softcap(z, cap), targets, options);
 }
 
 }  // namespace
@@ -323,12 +327,8 @@ torch::Tensor GPTImpl::logits(const torch::Tensor& input_ids, ForwardTrace* trac
 
 torch::Tensor GPTImpl::loss(const torch::Tensor& input_ids, const torch::Tensor& target_ids) {
   auto z = head_logits(*this, hidden(input_ids));
-  z = z.view({-1, z.size(-1)});
-  const auto targets = target_ids.reshape({-1});
-  if (kernels::applies(z)) {
-    return kernels::softcap_cross_entropy(z, targets, config_.logit_softcap).mean();
-  }
-  return torch::nn::functional::cross_entropy(softcap(z, config_.logit_softcap), targets);
+  return softcap_cross_entropy(z.view({-1, z.size(-1)}), target_ids.reshape({-1}),
+                               config_.logit_softcap, /*mean=*/true);
 }
 
 torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids,
@@ -340,7 +340,7 @@ torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch:
   const auto targets = target_ids.slice(1, from);
   auto z = head_logits(*this, h);
   return softcap_cross_entropy(z.reshape({-1, z.size(-1)}), targets.reshape({-1}),
-                               config_.logit_softcap)
+                               config_.logit_softcap, /*mean=*/false)
       .view(targets.sizes());
 }
 
