@@ -87,6 +87,18 @@ struct PresetBench {
   double eval_mfu = 0;
 };
 
+// "--steps: must be at least 1, got 0" (CLI11's number checks print a range of doubles).
+CLI::Validator at_least(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) {
+        int64_t value = 0;
+        if (!CLI::detail::lexical_cast(text, value)) return "not an integer: " + text;
+        return value >= min ? std::string()
+                            : fmt::format("must be at least {}, got {}", min, value);
+      },
+      fmt::format("INT>={}", min));
+}
+
 template <typename Run>
 double median_seconds(int64_t repeats, Run run) {
   std::vector<double> times;
@@ -190,10 +202,16 @@ Command add_bench_command(CLI::App& app) {
   auto flags = std::make_shared<ConfigFlags>(*sub, "cpu");
   sub->add_option("--presets", args->presets, "comma-separated presets")->capture_default_str();
   sub->add_option("--steps", args->steps, "timed steps per preset (per repeat with --compare)")
+      ->check(at_least(1))
       ->capture_default_str();
-  sub->add_option("--warmup", args->warmup, "untimed steps first")->capture_default_str();
-  sub->add_option("--batch-tokens", args->batch_tokens, "tokens per step")->capture_default_str();
+  sub->add_option("--warmup", args->warmup, "untimed steps first")
+      ->check(at_least(0))
+      ->capture_default_str();
+  sub->add_option("--batch-tokens", args->batch_tokens, "tokens per step")
+      ->check(at_least(1))
+      ->capture_default_str();
   sub->add_option("--gemm-size", args->gemm_size, "matmul size for the peak")
+      ->check(at_least(1))
       ->capture_default_str();
   sub->add_option("--compare", args->compare,
                   "the official train_gpt.py: also time its step in PyTorch, eager and compiled "
@@ -201,13 +219,16 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--compare-modes", args->compare_modes, "peer modes: eager,compiled")
       ->capture_default_str();
   sub->add_option("--repeats", args->repeats, "interleaved repeats with --compare")
+      ->check(at_least(1))
       ->capture_default_str();
   sub->add_option("--eval-batches", args->eval_batches,
                   "window batches (EVAL_BATCH_SEQS windows, EVAL_STRIDE scored each) per timed "
                   "evaluation; 0: do not time the evaluation")
+      ->check(at_least(0))
       ->capture_default_str();
   sub->add_option("--profile", args->profile_top,
-                  "also profile --steps steps per preset and print the N costliest ops");
+                  "also profile --steps steps per preset and print the N costliest ops")
+      ->check(at_least(0));
   return {sub, [args, flags] {
             // Runtime settings (device, dtype, threads) come from the flags;
             // the model and recipe from each preset, plus any explicit flag.

@@ -3,6 +3,7 @@
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/functional/normalization.h>
 
+#include "common/error.h"
 #include "kernels/fused.h"
 
 namespace pgolf {
@@ -65,15 +66,40 @@ torch::Tensor CausalSelfAttentionImpl::mix_value_residual(const torch::Tensor& v
   return mixed;
 }
 
+namespace {
+
+// Causal attention of the queries at positions [T - Tq, T) over all T keys.
+// SDPA's is_causal aligns a shorter query block to the first keys, so the
+// tail block gets its own mask: query i sees keys j <= T - Tq + i.
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, bool gqa) {
+  const int64_t Tq = q.size(2), T = k.size(2);
+  std::optional<torch::Tensor> mask;
+  if (Tq < T) {
+    mask = torch::ones({Tq, T}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
+               .tril(T - Tq);
+  }
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
+                                          /*is_causal=*/Tq == T, /*scale=*/std::nullopt, gqa);
+}
+
+}  // namespace
+
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const LayerMatrices& w,
-                                               const torch::Tensor& ve, torch::Tensor& v0) {
+                                               const torch::Tensor& ve, torch::Tensor& v0,
+                                               int64_t query_from) {
   const int64_t B = u.size(0), T = u.size(1), D = u.size(2);
+  PGOLF_CHECK(query_from >= 0 && query_from < T, "attention: query_from {} outside [0, {})",
+              query_from, T);
   if (w.observer) {
     for (const char* m : {"attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight"}) {
       (*w.observer)(w.prefix + m, u);
     }
   }
-  auto q = casted_linear(u, w.wq).view({B, T, num_heads_, head_dim_}).transpose(1, 2);
+  // Queries, and everything after the attention, only where output is wanted.
+  const auto uq = query_from > 0 ? u.slice(1, query_from) : u;
+  const int64_t Tq = T - query_from;
+  auto q = casted_linear(uq, w.wq).view({B, Tq, num_heads_, head_dim_}).transpose(1, 2);
   auto k = casted_linear(u, w.wk).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
   auto v = casted_linear(u, w.wv);
   if (ve.defined()) v = v + ve;
@@ -81,20 +107,22 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const Lay
   q = rms_norm(q);
   k = rms_norm(k);
   auto [cos, sin] = rotary_.tables(T, u.device(), q.scalar_type());
-  q = apply_rotary(q, cos, sin);
   k = apply_rotary(k, cos, sin);
-  q = q * q_gain.to(q.scalar_type()).view({1, num_heads_, 1, 1});
-  auto y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                            /*is_causal=*/true, /*scale=*/std::nullopt,
-                                            /*enable_gqa=*/num_kv_heads_ != num_heads_);
-  if (use_xsa_) y = exclusive_self_attention(y, v);
-  if (attn_gate) {
-    const auto dtype = u.scalar_type();
-    auto gate = torch::sigmoid(torch::nn::functional::linear(  // (B, T, H)
-        u, attn_gate->weight.to(dtype), attn_gate->bias.to(dtype)));
-    y = y * gate.transpose(1, 2).unsqueeze(-1);  // (B, H, T, 1)
+  if (query_from > 0) {
+    cos = cos.slice(-2, query_from);
+    sin = sin.slice(-2, query_from);
   }
-  y = y.transpose(1, 2).contiguous().view({B, T, D});
+  q = apply_rotary(q, cos, sin);
+  q = q * q_gain.to(q.scalar_type()).view({1, num_heads_, 1, 1});
+  auto y = causal_attention(q, k, v, /*gqa=*/num_kv_heads_ != num_heads_);
+  if (use_xsa_) y = exclusive_self_attention(y, query_from > 0 ? v.slice(2, query_from) : v);
+  if (attn_gate) {
+    const auto dtype = uq.scalar_type();
+    auto gate = torch::sigmoid(torch::nn::functional::linear(  // (B, Tq, H)
+        uq, attn_gate->weight.to(dtype), attn_gate->bias.to(dtype)));
+    y = y * gate.transpose(1, 2).unsqueeze(-1);  // (B, H, Tq, 1)
+  }
+  y = y.transpose(1, 2).contiguous().view({B, Tq, D});
   if (w.observer) (*w.observer)(w.prefix + "attn.proj.weight", y);
   return casted_linear(y, w.wo);
 }

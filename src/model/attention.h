@@ -40,9 +40,11 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
 
   // u: normalised input (B, T, D). ve: value embedding for this layer
   // (B, T, kv_dim) or undefined. v0: layer 0's values for the value residual;
-  // the first layer that runs sets it.
+  // the first layer that runs sets it. query_from > 0: the output only for
+  // positions [query_from, T), (B, T - query_from, D); keys and values still
+  // cover every position, so those rows equal the full output's.
   torch::Tensor forward(const torch::Tensor& u, const LayerMatrices& w, const torch::Tensor& ve,
-                        torch::Tensor& v0);
+                        torch::Tensor& v0, int64_t query_from = 0);
 
   bool use_xsa() const { return use_xsa_; }
   Rotary& rotary() { return rotary_; }

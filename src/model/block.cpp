@@ -35,7 +35,8 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor&
   const auto dtype = x_in.scalar_type();
   auto mix = resid_mix.to(dtype);
   auto x = blend(mix[0], x_in, mix[1], x0);
-  auto attn_out = in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0);
+  auto attn_out = in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0, in.query_from);
+  if (in.query_from > 0) x = x.slice(1, in.query_from);
   x = add_scaled(x, attn_scale.to(dtype), attn_out);
   auto mlp_out = in.mlp->forward(normed_input(x), *in.matrices);
   x = add_scaled(x, mlp_scale.to(dtype), mlp_out);

@@ -45,6 +45,10 @@ struct LayerInputs {
   const LayerMatrices* matrices;
   torch::Tensor ve;   // value embedding for this layer, or undefined
   torch::Tensor* v0;  // value-residual state shared by all layers
+  // > 0: only positions [query_from, T) of the output are wanted (the last
+  // layer of a scoring pass): keys and values are computed at every position,
+  // everything else at those positions only.
+  int64_t query_from = 0;
 };
 
 class BlockImpl : public torch::nn::Module {
@@ -53,6 +57,7 @@ class BlockImpl : public torch::nn::Module {
   // own_matrices: those modules hold their matrices (blocks layout).
   BlockImpl(const ModelConfig& config, int64_t layer, bool owns_core, bool own_matrices,
             bool use_xsa);
+  // (B, T, D) -> (B, T - in.query_from, D).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& x0, const LayerInputs& in,
                         ForwardTrace* trace = nullptr, const std::string& name = "");
 

@@ -1,5 +1,5 @@
-// FLOPs the GPT needs per token, for MFU. Counts matrix products only
-// (elementwise work is small and not what the hardware peak measures):
+// FLOPs the GPT needs, for MFU. Counts matrix products only (elementwise work
+// is small and not what the hardware peak measures):
 //   forward  = 2 * (matrix params of all blocks + V*D for the head)
 //            + 2 * D * (T + 1) per layer for causal attention (QK^T and AV over
 //              the (t+1) visible positions, averaged over t)
@@ -16,5 +16,12 @@ namespace pgolf {
 
 double forward_flops_per_token(const ModelConfig& config, int64_t seq_len);
 double training_flops_per_token(const ModelConfig& config, int64_t seq_len);
+
+// A forward of one seq_len window that needs outputs only for its last
+// `scored` positions (GPT::token_losses(x, y, seq_len - scored)): every pass
+// but the last runs on all positions; the last computes keys and values
+// everywhere and its queries, attention rows, projection and MLP, and the
+// head, on the scored positions only. scored = seq_len gives the full forward.
+double scoring_window_flops(const ModelConfig& config, int64_t seq_len, int64_t scored);
 
 }  // namespace pgolf

@@ -247,7 +247,9 @@ torch::Tensor GPTImpl::value_embedding_for(int64_t layer, const torch::Tensor& v
 // ---------------------------------------------------------------------------
 // Forward
 
-torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trace) {
+torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trace, int64_t from) {
+  PGOLF_CHECK(from >= 0 && from < input_ids.size(1), "hidden: from {} outside [0, {})", from,
+              input_ids.size(1));
   auto x = tok_emb(input_ids).to(compute_dtype_);
   if (bigram) x = x + bigram(input_ids, compute_dtype_);
   x = rms_norm(x);
@@ -256,10 +258,18 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
   if (trace) trace->add("x0", x0);
   const torch::Tensor ve = ve_shared ? ve_shared(input_ids, compute_dtype_) : torch::Tensor();
   torch::Tensor v0;  // value-residual state: layer 0's values
+  const auto recur = config_.recur_layer_list();
+  const auto passes = static_cast<int64_t>(config_.passes().size());  // layers + recurrence
+  int64_t pass = 0;
   auto run_layer = [&](int64_t layer, const std::string& name) {
     const LayerMatrices matrices = layer_matrices(layer);
-    const LayerInputs in{&attention(layer), &mlp(layer), &matrices, value_embedding_for(layer, ve),
-                         &v0};
+    const bool last = ++pass == passes;
+    const LayerInputs in{&attention(layer),
+                         &mlp(layer),
+                         &matrices,
+                         value_embedding_for(layer, ve),
+                         &v0,
+                         /*query_from=*/last ? from : 0};
     if (trace) trace->add(name + ".in", x);
     x = blocks[layer]->as<BlockImpl>()->forward(x, x0, in, trace, name);
     if (trace) trace->add(name + ".out", x);
@@ -278,7 +288,6 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
     }
     run_layer(n_enc + j, "blocks." + std::to_string(n_enc + j));
   }
-  const auto recur = config_.recur_layer_list();
   for (size_t r = 0; r < recur.size(); ++r) {
     run_layer(recur[r], "recur." + std::to_string(r) + ".blocks." + std::to_string(recur[r]));
   }
@@ -335,8 +344,7 @@ torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch:
                                     int64_t from) {
   PGOLF_CHECK(from >= 0 && from < input_ids.size(1), "token_losses: from {} outside [0, {})", from,
               input_ids.size(1));
-  auto h = hidden(input_ids);
-  if (from > 0) h = h.slice(1, from);
+  auto h = hidden(input_ids, /*trace=*/nullptr, from);
   const auto targets = target_ids.slice(1, from);
   auto z = head_logits(*this, h);
   return softcap_cross_entropy(z.reshape({-1, z.size(-1)}), targets.reshape({-1}),

@@ -45,14 +45,18 @@ class GPTImpl : public torch::nn::Module {
   // the reference's initial weights bit for bit.
   explicit GPTImpl(const ModelConfig& config);
 
-  // Final-normed hidden states, (B, T, D) in the compute dtype.
-  torch::Tensor hidden(const torch::Tensor& input_ids, ForwardTrace* trace = nullptr);
+  // Final-normed hidden states of positions from..T-1, (B, T - from, D) in the
+  // compute dtype. With from > 0 the last layer to run computes keys and
+  // values everywhere and everything else on those positions only.
+  torch::Tensor hidden(const torch::Tensor& input_ids, ForwardTrace* trace = nullptr,
+                       int64_t from = 0);
   // Soft-capped logits in fp32, (B, T, V).
   torch::Tensor logits(const torch::Tensor& input_ids, ForwardTrace* trace = nullptr);
   // Mean cross-entropy over all positions (the reference's forward()).
   torch::Tensor loss(const torch::Tensor& input_ids, const torch::Tensor& target_ids);
   // Cross-entropy of positions from..T-1, (B, T - from) fp32. A sliding
-  // window scores only its tail, so the head runs on those positions only.
+  // window scores only its tail, so the last layer's queries, MLP and the
+  // head run on those positions only (hidden(..., from)).
   torch::Tensor token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids,
                              int64_t from = 0);
 

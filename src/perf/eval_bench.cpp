@@ -67,13 +67,10 @@ int64_t EvalBench::scored_tokens_per_batch() const {
 }
 
 double EvalBench::flops_per_scored_token() const {
-  const auto L = static_cast<double>(config_.train.train_seq_len);
-  const auto stride = static_cast<double>(stride_);
-  // The work scoring needs: the whole window's forward, but the head (2·V·D
-  // per position) only on the scored positions.
-  const double head = 2.0 * static_cast<double>(config_.model.vocab_size * config_.model.model_dim);
-  const double window = forward_flops_per_token(config_.model, config_.train.train_seq_len) * L;
-  return (window - (L - stride) * head) / stride;
+  // The work scoring needs: the whole window's forward, but the last layer's
+  // queries, MLP and the head only on the scored positions.
+  return scoring_window_flops(config_.model, config_.train.train_seq_len, stride_) /
+         static_cast<double>(stride_);
 }
 
 }  // namespace pgolf

@@ -31,8 +31,9 @@ class EvalBench {
   torch::Tensor inputs() const;
   torch::Tensor targets() const;
   int64_t scored_tokens_per_batch() const;
-  // Model FLOPs per scored token: a window's forward with the head on its
-  // scored positions only, over the stride.
+  // Model FLOPs per scored token: a window's forward with the last layer's
+  // queries, MLP and the head on its scored positions only
+  // (scoring_window_flops), over the stride.
   double flops_per_scored_token() const;
 
  private:

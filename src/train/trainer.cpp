@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/progress.h"
+#include "data/prefetch_loader.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
 #include "eval/final_eval.h"
@@ -83,7 +84,8 @@ torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& 
   auto train_loss = torch::zeros({}, torch::TensorOptions().device(device));
   for (int64_t micro = 0; micro < accum; ++micro) {
     const TokenBatch batch = next_batch();
-    auto loss = model->loss(batch.inputs.to(device), batch.targets.to(device));
+    auto loss = model->loss(batch.inputs.to(device, /*non_blocking=*/true),
+                            batch.targets.to(device, /*non_blocking=*/true));
     train_loss += loss.detach();
     (loss / static_cast<double>(accum)).backward();
   }
@@ -174,13 +176,19 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
                   tc.max_wallclock_seconds));
   log.print(fmt::format("seed:{}", tc.seed));
 
-  auto loader = std::make_unique<DistributedTokenLoader>(
-      config.data.train_glob(), config.model.vocab_size, s.rank, s.world_size);
+  // The next micro-batch is read while the current step computes; on CUDA it
+  // is pinned, so that train_step's copy to the device does not block.
+  auto make_loader = [&] {
+    return std::make_unique<PrefetchingTokenLoader>(
+        std::make_unique<DistributedTokenLoader>(config.data.train_glob(), config.model.vocab_size,
+                                                 s.rank, s.world_size),
+        PrefetchingTokenLoader::Shape{tc.train_batch_tokens, tc.train_seq_len, s.accum},
+        /*pin_memory=*/s.device.is_cuda());
+  };
+  auto loader = make_loader();
   const int64_t val_seqs =
       val_batch_seqs(config.eval.val_batch_size, s.world_size, s.accum, tc.train_seq_len);
-  auto next_batch = [&] {
-    return loader->next_batch(tc.train_batch_tokens, tc.train_seq_len, s.accum);
-  };
+  auto next_batch = [&] { return loader->next_batch(); };
   auto validate = [&]() {
     ValOptions options;
     options.seq_len = tc.train_seq_len;
@@ -208,8 +216,7 @@ TrainSummary train(const Config& config, const std::filesystem::path& run_dir, b
     }
     load_state_dict(s.model, initial);
     optimizers.reset_state();
-    loader = std::make_unique<DistributedTokenLoader>(
-        config.data.train_glob(), config.model.vocab_size, s.rank, s.world_size);
+    loader = make_loader();
   }
 
   // The recipe's state: weight averages (initialised from the weights

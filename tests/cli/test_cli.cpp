@@ -47,6 +47,16 @@ TEST(Cli, EvalNeedsExactlyOneModelSource) {
   EXPECT_NE(r.output.find("give exactly one of ARTIFACT or --weights FILE"), std::string::npos);
 }
 
+TEST(Cli, BenchRejectsCountsItCannotTime) {
+  for (const char* flags : {"--steps 0", "--repeats 0", "--warmup -1", "--eval-batches -2"}) {
+    const CliRun r = run_pgolf(std::string("bench --presets cpu ") + flags);
+    EXPECT_NE(r.exit_code, 0) << flags;
+    EXPECT_NE(r.output.find(std::string(flags).substr(0, std::string(flags).find(' '))),
+              std::string::npos)
+        << flags << ": " << r.output;
+  }
+}
+
 TEST(Cli, UnknownFlagIsRejected) {
   const CliRun r = run_pgolf("train --no-such-flag 1");
   EXPECT_NE(r.exit_code, 0);

@@ -7,24 +7,14 @@
 #include "common/error.h"
 #include "data/shard.h"
 #include "data/token_stream.h"
+#include "tests/data/position_shards.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
 
 using testing::ScratchDir;
-
-// Shards train_000000.bin... of the given sizes; token value = global position.
-std::string write_position_shards(const ScratchDir& dir, const std::vector<int>& sizes) {
-  uint16_t next = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    std::vector<uint16_t> tokens(static_cast<size_t>(sizes[i]));
-    std::iota(tokens.begin(), tokens.end(), next);
-    next = static_cast<uint16_t>(next + sizes[i]);
-    write_shard(dir / ("train_00000" + std::to_string(i) + ".bin"), tokens);
-  }
-  return (dir / "train_*.bin").string();
-}
+using testing::write_position_shards;
 
 std::vector<uint16_t> range(int begin, int end) {
   std::vector<uint16_t> out(static_cast<size_t>(end - begin));

@@ -150,20 +150,43 @@ TEST(Gpt, TrainsAfterInferenceModeEvaluation) {
 namespace pgolf {
 namespace {
 
-// The sliding evaluation's fast path: the head on the scored tail only gives
-// the tail of the full-length losses.
+// The sliding evaluation's fast path: the last layer's queries and MLP and
+// the head on the scored tail only give the tail of the full-length losses,
+// whichever layer runs last (a recurrence pass, a shared core) and with XSA,
+// gates, value residual and value embeddings in it.
 TEST(Gpt, TokenLossesFromAPositionAreTheTailOfAllLosses) {
-  torch::manual_seed(0);
-  GPT model(testing::two_layer_model());
-  const auto x = torch::randint(1024, {3, 32}), y = torch::randint(1024, {3, 32});
-  torch::InferenceMode inference;
-  const auto all = model->token_losses(x, y);
-  for (int64_t from : {0, 1, 24, 31}) {
-    const auto tail = model->token_losses(x, y, from);
-    ASSERT_EQ(tail.sizes(), (std::vector<int64_t>{3, 32 - from}));
-    EXPECT_TRUE(torch::allclose(tail, all.slice(1, from), /*rtol=*/1e-6, /*atol=*/1e-6)) << from;
+  ModelConfig one_layer = testing::two_layer_model();
+  one_layer.num_layers = 1;
+  const std::vector<std::pair<std::string, ModelConfig>> models = {
+      {"two layers", testing::two_layer_model()},
+      {"one layer", one_layer},
+      {"all options, blocks", testing::tiny_entry_config("blocks")},
+      {"all options, cores", testing::tiny_entry_config("cores")},
+      {"all options, banks", testing::tiny_entry_config("banks")}};
+  for (const auto& [name, config] : models) {
+    torch::manual_seed(0);
+    GPT model(config);
+    {
+      // Trained-like weights: at init the zero projections would hide the layers' attention.
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.2);
+    }
+    torch::InferenceMode inference;
+    const int64_t V = config.vocab_size;
+    const auto x = torch::randint(V, {3, 32}), y = torch::randint(V, {3, 32});
+    const auto all = model->token_losses(x, y);
+    for (int64_t from : {0, 1, 24, 31}) {
+      const auto tail = model->token_losses(x, y, from);
+      ASSERT_EQ(tail.sizes(), (std::vector<int64_t>{3, 32 - from}));
+      EXPECT_TRUE(torch::allclose(tail, all.slice(1, from), /*rtol=*/1e-5, /*atol=*/1e-5))
+          << name << ", from " << from << ": max diff "
+          << (tail - all.slice(1, from)).abs().max().item<float>();
+      const auto h = model->hidden(x, /*trace=*/nullptr, from);
+      EXPECT_TRUE(torch::allclose(h, model->hidden(x).slice(1, from), 1e-5, 1e-5)) << name;
+    }
+    EXPECT_PGOLF_ERROR(model->token_losses(x, y, 32), "outside [0, 32)");
+    EXPECT_PGOLF_ERROR(model->hidden(x, nullptr, -1), "outside [0, 32)");
   }
-  EXPECT_PGOLF_ERROR(model->token_losses(x, y, 32), "outside [0, 32)");
 }
 
 }  // namespace
