@@ -5,9 +5,10 @@ The peer of `pgolf bench --compare`: the script (openai/parameter-golf's train_g
 path; none of its code is in this repository) is imported as a module with the settings put into
 the environment first (bench/reference/entry_model.py's machinery), its GPT is built as main()
 builds it, and one training step is what main()'s loop does with grad_accum_steps = 1: zero the
-grads, forward (under bf16 autocast with --dtype bf16), backward, set each group's lr and Muon's
-momentum, step the optimizers (Adam fused=True for the tables and scalars, the script's Muon for
-the matrices), zero the grads.
+grads, forward (under bf16 autocast with --dtype bf16), backward, clip (GRAD_CLIP_NORM > 0), set
+each group's lr and Muon's momentum, step the optimizers in main()'s order, zero the grads.
+--entry baseline: Adam fused=True for the tables and scalars, the script's Muon for the matrices.
+--entry pr1406 (#1406's script): its AdamW/Adam split and its banked Muon (batched Newton-Schulz).
 
   eager:     the model and the script's zeropower_via_newtonschulz5 as they are
   compiled:  torch.compile(model, dynamic=False, fullgraph=True) and a compiled Newton-Schulz,
@@ -60,18 +61,19 @@ MIN_COMPILED_WARMUP = 3
 # ---------------------------------------------------------------------------------------------
 
 def ns5_fp32(G: torch.Tensor, steps: int = 10, eps: float = 1e-7) -> torch.Tensor:
-    """Quintic Newton-Schulz in fp32 (pgolf's newton_schulz5 with MUON_NS_BF16=0)."""
+    """Quintic Newton-Schulz in fp32 (pgolf's newton_schulz5 with MUON_NS_BF16=0), of one
+    matrix (M, N) or, as #1406's batched version takes them, a bank (B, M, N)."""
     a, b, c = 3.4445, -4.7750, 2.0315
     X = G.float()
-    X = X / (X.norm() + eps)
-    transposed = G.size(0) > G.size(1)
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
+    transposed = G.size(-2) > G.size(-1)
     if transposed:
-        X = X.T
+        X = X.mT
     for _ in range(steps):
-        A = X @ X.T
+        A = X @ X.mT
         B = b * A + (c * A) @ A
         X = a * X + B @ X
-    return X.T if transposed else X
+    return X.mT if transposed else X
 
 
 def baseline_optimizers(mod, model: torch.nn.Module, args) -> tuple[list[torch.optim.Optimizer], object]:
@@ -100,7 +102,45 @@ def baseline_optimizers(mod, model: torch.nn.Module, args) -> tuple[list[torch.o
     return opts, muon
 
 
-OPTIMIZER_BUILDERS = {"baseline": baseline_optimizers}
+def pr1406_optimizers(mod, model: torch.nn.Module, args) -> tuple[list[torch.optim.Optimizer], object]:
+    """#1406 main()'s split: AdamW (token tables), the banked Muon (qo/kv/mlp banks), AdamW
+    (block scalars and control tensors, skip weights, smear gate, bigram scale and projection,
+    VE projection and scales), [Adam head]; in its step order: the Adams, then Muon."""
+    scalar = [p for n, p in model.blocks.named_parameters()
+              if p.ndim < 2 or any(s in n for s in mod.CONTROL_TENSOR_NAME_PATTERNS)]
+    if model.skip_weights.numel() > 0:
+        scalar.append(model.skip_weights)
+    scalar.append(model.smear.gate)
+    token_lr = args.tied_embed_lr if args.tie_embeddings else args.embed_lr
+    tok = [{"params": [model.tok_emb.weight], "lr": token_lr, "base_lr": token_lr}]
+    if model.bigram is not None:
+        scalar.append(model.bigram.scale)
+        tok.append({"params": [model.bigram.embed.weight], "lr": token_lr, "base_lr": token_lr})
+        if model.bigram.proj is not None:
+            scalar.append(model.bigram.proj.weight)
+    if model.ve_shared is not None:
+        tok.append({"params": [model.ve_shared.embed.weight], "lr": token_lr, "base_lr": token_lr})
+        if model.ve_shared.proj is not None:
+            scalar.append(model.ve_shared.proj.weight)
+        scalar.append(model.ve_shared.scale)
+        scalar.extend(model.ve_layer_scales)
+    betas, eps = (args.beta1, args.beta2), args.adam_eps
+    opts = [torch.optim.AdamW(tok, betas=betas, eps=eps, weight_decay=args.adam_wd, fused=True),
+            torch.optim.AdamW([{"params": scalar, "lr": args.scalar_lr, "base_lr": args.scalar_lr}],
+                              betas=betas, eps=eps, weight_decay=args.adam_wd, fused=True)]
+    if model.lm_head is not None:
+        opts.append(torch.optim.Adam(
+            [{"params": [model.lm_head.weight], "lr": args.head_lr, "base_lr": args.head_lr}],
+            betas=betas, eps=eps, fused=True))
+    muon = mod.Muon([model.qo_bank, model.kv_bank, model.mlp_up_bank, model.mlp_down_bank],
+                    lr=args.matrix_lr, momentum=args.muon_momentum,
+                    backend_steps=args.muon_backend_steps, weight_decay=args.muon_wd)
+    for group in muon.param_groups:
+        group["base_lr"] = args.matrix_lr
+    return opts + [muon], muon
+
+
+OPTIMIZER_BUILDERS = {"baseline": baseline_optimizers, "pr1406": pr1406_optimizers}
 
 
 class Runner:
@@ -122,7 +162,9 @@ class Runner:
         self.autocast = opt.dtype == "bf16"
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """main()'s loop body for one step, grad_accum_steps = 1, lr scale 1."""
+        """main()'s loop body for one step, grad_accum_steps = 1, lr scale 1: forward, backward,
+        clipping (GRAD_CLIP_NORM > 0), the optimizers in main()'s order. Weight averaging
+        (#1406's EMA) is not part of it, as it is not of pgolf's benchmarked step."""
         self.mod.zeropower_via_newtonschulz5 = self.ns_fn  # Muon.step reads the module global
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)
@@ -130,6 +172,8 @@ class Runner:
         with ctx:
             loss = self.model(x, y)
         loss.backward()
+        if getattr(self.args, "grad_clip_norm", 0.0) > 0:
+            torch.nn.utils.clip_grad_norm_(self.base_model.parameters(), self.args.grad_clip_norm)
         for group in self.muon.param_groups:
             group["momentum"] = self.args.muon_momentum
         for o in self.optimizers:

@@ -214,8 +214,9 @@ Command add_bench_command(CLI::App& app) {
       ->check(at_least(1))
       ->capture_default_str();
   sub->add_option("--compare", args->compare,
-                  "the official train_gpt.py: also time its step in PyTorch, eager and compiled "
-                  "(python: $PGOLF_PYTHON or python3; harness: bench/peer_step.py)");
+                  "the official train_gpt.py (#1406's for a pr1406 preset): also time its step "
+                  "in PyTorch, eager and compiled (python: $PGOLF_PYTHON or python3; harness: "
+                  "bench/peer_step.py)");
   sub->add_option("--compare-modes", args->compare_modes, "peer modes: eager,compiled")
       ->capture_default_str();
   sub->add_option("--repeats", args->repeats, "interleaved repeats with --compare")

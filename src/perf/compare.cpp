@@ -42,7 +42,7 @@ CompareResult compare_with_peer(const Config& config, const CompareOptions& opti
               "--steps and --repeats must be positive, --warmup not negative");
   PGOLF_CHECK(options.eval_batch_seqs == 0 || options.eval_batches > 0,
               "--eval-batches must be positive");
-  check_peer_supports(config);
+  peer_entry_for(config);  // a clear error before any work
   const auto dir = make_work_dir();
   StepBench pgolf_step(config, options.batch_tokens, device);
   // Seeded alike, so it starts from the same weights as the step's model.

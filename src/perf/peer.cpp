@@ -16,15 +16,38 @@
 namespace pgolf {
 namespace {
 
-// Model settings the baseline script has itself (sizes and constants); every
-// other model setting must keep the baseline's value.
-const std::set<std::string> kBaselineModelKeys = {
-    "vocab_size",    "num_layers", "model_dim",      "num_heads",
-    "num_kv_heads",  "mlp_mult",   "tie_embeddings", "tied_embed_init_std",
-    "logit_softcap", "rope_base",  "qk_gain_init"};
+// A reference script the harness can build and step, and the configurations it can reproduce:
+// its entry's preset with any of `free_model_keys` changed (sizes and what depends on the
+// layer count) and none of `fixed_train_keys` (training settings its step lacks).
+struct PeerEntry {
+  const char* entry;   // bench/reference/entry_model.py --entry
+  const char* preset;  // the entry as run
+  const char* script;  // what --compare must be given
+  std::set<std::string> free_model_keys;
+  std::set<std::string> fixed_train_keys;
+};
 
-// Training settings that change the step but that the baseline script lacks.
-const std::set<std::string> kEntryTrainKeys = {"grad_clip_norm", "muon_wd", "adam_wd", "muon_eq_r"};
+const std::set<std::string> kSizeKeys = {"vocab_size",     "num_layers",          "model_dim",
+                                         "num_heads",      "num_kv_heads",        "mlp_mult",
+                                         "tie_embeddings", "tied_embed_init_std", "logit_softcap",
+                                         "rope_base",      "qk_gain_init"};
+
+std::set<std::string> with(std::set<std::string> keys, const std::set<std::string>& more) {
+  keys.insert(more.begin(), more.end());
+  return keys;
+}
+
+const PeerEntry kBaselinePeer = {"baseline",
+                                 "baseline",
+                                 "the official baseline script",
+                                 kSizeKeys,
+                                 {"grad_clip_norm", "muon_wd", "adam_wd", "muon_eq_r"}};
+// #1406's code has no MuonEq-R (its text names it; spec model-and-training).
+const PeerEntry kPr1406Peer = {"pr1406",
+                               "pr1406",
+                               "#1406's script",
+                               with(kSizeKeys, {"recur_layers", "ve_layers", "xsa_last_n"}),
+                               {"muon_eq_r"}};
 
 std::filesystem::path executable_dir() {
   std::error_code ec;
@@ -62,27 +85,31 @@ std::filesystem::path find_peer_harness() {
        candidates.front().string());
 }
 
-void check_peer_supports(const Config& config) {
+std::string peer_entry_for(const Config& config) {
+  // The weight banks are #1406's alone; everything else is measured against the baseline.
+  const PeerEntry& peer = config.model.weight_layout == "banks" ? kPr1406Peer : kBaselinePeer;
   Config c = config;
-  Config base = preset("baseline");
+  Config reference = preset(peer.preset);
   const auto mine = config_options(c);
-  const auto theirs = config_options(base);
+  const auto theirs = config_options(reference);
   for (size_t i = 0; i < mine.size(); ++i) {
     const auto& o = mine[i];
-    const bool foreign_model = o.group == "model" && !kBaselineModelKeys.count(o.key);
-    const bool foreign_train = o.group == "train" && kEntryTrainKeys.count(o.key);
-    PGOLF_CHECK(!(foreign_model || foreign_train) || o.get() == theirs[i].get(),
-                "--compare times the official baseline script, which has no {}={} (its value is "
-                "{}); compare a preset of the baseline architecture (baseline, cpu)",
-                o.env, o.get(), theirs[i].get());
+    const bool fixed = (o.group == "model" && !peer.free_model_keys.count(o.key)) ||
+                       (o.group == "train" && peer.fixed_train_keys.count(o.key));
+    PGOLF_CHECK(!fixed || o.get() == theirs[i].get(),
+                "--compare times {}, which has no {}={} (its value is {}); compare a preset of "
+                "the baseline architecture (baseline, cpu) with the official train_gpt.py, or "
+                "of #1406's (pr1406, pr1406-cpu) with #1406's",
+                peer.script, o.env, o.get(), theirs[i].get());
   }
+  return peer.entry;
 }
 
 std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens, int threads,
                                       const PeerSetup& setup) {
   std::vector<std::string> cmd = {
       setup.python, "-u", setup.harness.string(), "--serve", "--script", setup.script.string(),
-      "--entry", "baseline", "--seq-len", std::to_string(config.train.train_seq_len),
+      "--entry", peer_entry_for(config), "--seq-len", std::to_string(config.train.train_seq_len),
       "--batch-tokens", std::to_string(batch_tokens), "--dtype",
       // the peer runs on the CPU, where auto means fp32
       config.runtime.dtype == "bf16" ? "bf16" : "fp32", "--ns-dtype",
@@ -110,7 +137,7 @@ std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens
 PeerHarness::PeerHarness(const Config& config, int64_t batch_tokens, int threads,
                          const PeerSetup& setup)
     : setup_(setup) {
-  check_peer_supports(config);
+  peer_entry_for(config);  // a clear error before Python starts
   PGOLF_CHECK(std::filesystem::is_regular_file(setup.script),
               "--compare: '{}' is not a file (the official train_gpt.py)", setup.script.string());
   child_ =

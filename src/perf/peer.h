@@ -41,10 +41,12 @@ std::string find_python();
 // this executable, else ./bench/peer_step.py; an error if none exists.
 std::filesystem::path find_peer_harness();
 
-// An error unless `config` is something the official baseline script can
-// build and step: its architecture at any size, its optimizers (no weight
-// decay, clipping or MuonEq-R).
-void check_peer_supports(const Config& config);
+// The reference entry whose script can build and step `config`
+// (bench/reference/entry_model.py's --entry): "baseline" for the baseline
+// architecture at any size with its optimizers (no weight decay, clipping or
+// MuonEq-R), "pr1406" for #1406's at any size (no MuonEq-R); an error naming
+// the first setting neither script has.
+std::string peer_entry_for(const Config& config);
 
 // The harness's command line: every model/train setting as the script's
 // environment variable, the sequence length, batch, dtypes and threads.

@@ -18,8 +18,20 @@
 namespace pgolf {
 namespace {
 
+// A reference script: where tests find it (an environment variable naming the
+// file) and where it lies in openai/parameter-golf's history.
+struct ReferenceScript {
+  const char* env;
+  const char* commit;
+  const char* path;
+};
 // The official baseline script at the commit the golden fixtures come from.
-constexpr const char* kBaselineCommit = "48404cd4f8ba0add4f3c4bd2c3a990bb4bec52c7";
+constexpr ReferenceScript kBaselineScript = {
+    "PGOLF_OFFICIAL_TRAIN_GPT", "48404cd4f8ba0add4f3c4bd2c3a990bb4bec52c7", "train_gpt.py"};
+// #1406's (pull request 1406's head; bench/reference/README.md).
+constexpr ReferenceScript kPr1406Script = {
+    "PGOLF_PR1406_TRAIN_GPT", "dd52bdd22704aafd079fc34af03091e122dffc2d",
+    "records/track_10min_16mb/2026-04-06_DepthRecurrence_PreQuantTTT_11L_8xH100/train_gpt.py"};
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -49,13 +61,30 @@ TEST(PeerCommand, PassesTheConfigUnderTheScriptsNames) {
   EXPECT_EQ(*(at + 1), "256");
 }
 
-TEST(PeerCommand, RefusesArchitecturesTheBaselineScriptLacks) {
-  EXPECT_NO_THROW(check_peer_supports(preset("baseline")));
-  EXPECT_NO_THROW(check_peer_supports(preset("cpu")));
-  EXPECT_PGOLF_ERROR(check_peer_supports(preset("pr1406")), "official baseline script");
+TEST(PeerCommand, PicksTheScriptThatHasTheArchitecture) {
+  EXPECT_EQ(peer_entry_for(preset("baseline")), "baseline");
+  EXPECT_EQ(peer_entry_for(preset("cpu")), "baseline");
+  EXPECT_EQ(peer_entry_for(preset("pr1406")), "pr1406");
+  EXPECT_EQ(peer_entry_for(preset("pr1406-cpu")), "pr1406");
+  EXPECT_PGOLF_ERROR(peer_entry_for(preset("pr562")), "the official baseline script, which has no");
+  EXPECT_PGOLF_ERROR(peer_entry_for(preset("pr461")), "the official baseline script, which has no");
   Config c = preset("cpu");
   c.train.muon_wd = 0.04;
-  EXPECT_PGOLF_ERROR(check_peer_supports(c), "MUON_WD");
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "MUON_WD");
+  // #1406's script has weight decay and clipping, but no MuonEq-R and no trigram.
+  c = preset("pr1406-cpu");
+  c.train.muon_wd = 0.02;
+  EXPECT_EQ(peer_entry_for(c), "pr1406");
+  c.train.muon_eq_r = true;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "#1406's script, which has no MUON_EQ_R=");
+  c = preset("pr1406-cpu");
+  c.model.trigram = true;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "TRIGRAM");
+  const auto cmd = peer_command(preset("pr1406-cpu"), 4096, 1, PeerSetup{});
+  const auto at = std::find(cmd.begin(), cmd.end(), "--entry");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "pr1406");
+  EXPECT_TRUE(contains(cmd, "RECUR_LAYERS=2,3"));
 }
 
 TEST(CompareTable, ShowsEveryImplementationWithRatios) {
@@ -110,21 +139,20 @@ TEST(EvalBench, ScoresTheWindowTails) {
   EXPECT_PGOLF_ERROR(EvalBench(c, 3, 33, torch::kCPU), "--eval-stride");
 }
 
-// The official train_gpt.py: $PGOLF_OFFICIAL_TRAIN_GPT, else read from a
-// local copy of openai/parameter-golf's history ($PGOLF_OFFICIAL_REPO, a
-// checkout or a bare git folder) into `dir`; empty if neither is there.
-std::filesystem::path official_script(const testing::ScratchDir& dir) {
-  if (const char* p = std::getenv("PGOLF_OFFICIAL_TRAIN_GPT"); p && std::filesystem::exists(p)) {
-    return p;
-  }
+// A reference train_gpt.py: $<script.env>, else read from a local copy of
+// openai/parameter-golf's history ($PGOLF_OFFICIAL_REPO, a checkout or a bare
+// git folder) into `dir`; empty if neither is there.
+std::filesystem::path official_script(const testing::ScratchDir& dir,
+                                      const ReferenceScript& script = kBaselineScript) {
+  if (const char* p = std::getenv(script.env); p && std::filesystem::exists(p)) return p;
   const char* repo = std::getenv("PGOLF_OFFICIAL_REPO");
   if (!repo || !std::filesystem::exists(repo)) return {};
   const auto out = dir / "train_gpt.py";
   const std::string git_dir = std::filesystem::exists(std::filesystem::path(repo) / ".git")
                                   ? std::string(repo) + "/.git"
                                   : std::string(repo);
-  const std::string cmd = "git --git-dir='" + git_dir + "' show " + kBaselineCommit +
-                          ":train_gpt.py > '" + out.string() + "' 2>/dev/null";
+  const std::string cmd = "git --git-dir='" + git_dir + "' show " + script.commit + ":" +
+                          script.path + " > '" + out.string() + "' 2>/dev/null";
   return std::system(cmd.c_str()) == 0 ? out : std::filesystem::path();
 }
 
@@ -172,6 +200,34 @@ TEST(BenchCompare, TinyModelAgainstTheOfficialScript) {
   }
   EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(pytorch compiled .* [0-9]+\.[0-9]+x)")))
       << r.output;
+}
+
+// #1406's architecture against #1406's own script (eager only: compiling it
+// takes minutes): same parameter count, both step and score.
+TEST(BenchCompare, TinyPr1406AgainstItsScript) {
+  testing::ScratchDir dir;
+  const auto script = official_script(dir, kPr1406Script);
+  if (script.empty()) {
+    GTEST_SKIP() << "no #1406 train_gpt.py (set PGOLF_PR1406_TRAIN_GPT or PGOLF_OFFICIAL_REPO)";
+  }
+  if (!python_has_torch()) GTEST_SKIP() << "no python3 (or $PGOLF_PYTHON) with torch and numpy";
+  const auto r = testing::run_pgolf(
+      "bench --compare '" + script.string() +
+      "' --compare-modes eager --presets pr1406-cpu --num-layers 4 --model-dim 64 --num-heads 2"
+      " --num-kv-heads 1 --recur-layers 1,2 --ve-layers 2,3 --xsa-last-n 2 --train-seq-len 64"
+      " --batch-tokens 128 --steps 1 --warmup 1 --repeats 2 --threads 1 --gemm-size 128"
+      " --eval-batch-seqs 4 --eval-stride 16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::regex params(R"(params ([0-9]+) \(peer ([0-9]+)\))");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, params)) << r.output;
+  EXPECT_EQ(m[1], m[2]) << r.output;
+  const auto eval_at = r.output.find("sliding-window evaluation (4 windows of 64, stride 16");
+  ASSERT_NE(eval_at, std::string::npos) << r.output;
+  for (const char* name : {"pgolf", "pytorch eager"}) {
+    EXPECT_GT(row_tokens_per_s(r.output, name), 0) << name << "\n" << r.output;
+    EXPECT_GT(row_tokens_per_s(r.output.substr(eval_at), name), 0) << name << "\n" << r.output;
+  }
 }
 
 }  // namespace
