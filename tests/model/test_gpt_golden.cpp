@@ -152,14 +152,19 @@ namespace {
 
 // The sliding evaluation's fast path: the last layer's queries and MLP and
 // the head on the scored tail only give the tail of the full-length losses,
-// whichever layer runs last (a recurrence pass, a shared core) and with XSA,
-// gates, value residual and value embeddings in it.
+// whichever layer runs last (a recurrence pass, a shared core, an XSA layer
+// with gates, value residual and a value embedding).
 TEST(Gpt, TokenLossesFromAPositionAreTheTailOfAllLosses) {
   ModelConfig one_layer = testing::two_layer_model();
   one_layer.num_layers = 1;
+  // Without recurrence the last pass is layer 4: XSA, a value embedding, the
+  // value residual and the gate all run on the tail.
+  ModelConfig xsa_last = testing::tiny_entry_config("blocks");
+  xsa_last.recur_layers = "";
   const std::vector<std::pair<std::string, ModelConfig>> models = {
       {"two layers", testing::two_layer_model()},
       {"one layer", one_layer},
+      {"all options, XSA in the last pass", xsa_last},
       {"all options, blocks", testing::tiny_entry_config("blocks")},
       {"all options, cores", testing::tiny_entry_config("cores")},
       {"all options, banks", testing::tiny_entry_config("banks")}};
