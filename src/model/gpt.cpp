@@ -342,9 +342,7 @@ torch::Tensor GPTImpl::loss(const torch::Tensor& input_ids, const torch::Tensor&
 
 torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids,
                                     int64_t from) {
-  PGOLF_CHECK(from >= 0 && from < input_ids.size(1), "token_losses: from {} outside [0, {})", from,
-              input_ids.size(1));
-  auto h = hidden(input_ids, /*trace=*/nullptr, from);
+  auto h = hidden(input_ids, /*trace=*/nullptr, from);  // checks `from`
   const auto targets = target_ids.slice(1, from);
   auto z = head_logits(*this, h);
   return softcap_cross_entropy(z.reshape({-1, z.size(-1)}), targets.reshape({-1}),

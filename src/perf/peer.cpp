@@ -137,7 +137,6 @@ std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens
 PeerHarness::PeerHarness(const Config& config, int64_t batch_tokens, int threads,
                          const PeerSetup& setup)
     : setup_(setup) {
-  peer_entry_for(config);  // a clear error before Python starts
   PGOLF_CHECK(std::filesystem::is_regular_file(setup.script),
               "--compare: '{}' is not a file (the official train_gpt.py)", setup.script.string());
   child_ =
