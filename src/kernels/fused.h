@@ -6,7 +6,8 @@
 // the backward of each); torch.compile's lead over eager PyTorch comes from
 // fusing them. Each kernel here is one pass forward and one
 // backward, with a hand-written backward checked by finite differences
-// (tests/kernels).
+// (tests/kernels). The causal attention is the one kernel that is mostly
+// matrix products: ATen's CPU flash attention ran far below the matmul peak.
 //
 // They take CPU tensors of float or double whose last dimension is contiguous
 // (`supports`). Everywhere else (CUDA, bf16) and with PGOLF_FUSED_KERNELS=0 the
@@ -58,6 +59,14 @@ at::Tensor mix(const at::Tensor& a, const at::Tensor& x, const at::Tensor& b, co
 
 // leaky_relu(x, slope)^2 (slope 0: relu(x)^2), the MLP's activation.
 at::Tensor relu_square(const at::Tensor& x, double slope);
+
+// Causal softmax attention softmax(q k^T / sqrt(D)) v of q (B, H, Tq, D) over
+// k, v (B, Hkv, Tk, D), Tq <= Tk, H a multiple of Hkv (query head h reads KV
+// head h / (H / Hkv)). The queries are the last Tq positions: query i sees
+// keys j <= Tk - Tq + i (is_causal when Tq == Tk). Equal to
+// scaled_dot_product_attention with that mask and enable_gqa. The result is
+// a (B, H, Tq, D) view of (B, Tq, H, D) memory.
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
 // Per-row cross-entropy of the softcapped logits cap * tanh(z / cap):
 // logits (N, V), targets (N) int64 in [0, V) -> losses (N), in the dtype of z.

@@ -162,8 +162,12 @@ void add_backends(DoctorReport& r, const std::string& config) {
                                       : "ATen fallback kernel (no AVX-512 for oneDNN bf16)");
   r.emplace_back("fused_cpu_kernels",  // kernels/fused.h
                  kernels::fused_enabled()
-                     ? "on (RMSNorm, RoPE, residual blends, relu^2, softcap CE)"
+                     ? "on (RMSNorm, RoPE, residual blends, relu^2, softcap CE, causal attention)"
                      : "off (PGOLF_FUSED_KERNELS=0)");
+  // Which attention pgolf's fp32 CPU step runs (model/attention.cpp).
+  r.emplace_back("attention_cpu_fp32", kernels::fused_enabled()
+                                           ? "pgolf causal attention kernel (kernels/attention.cpp)"
+                                           : "scaled_dot_product_attention (sdpa_cpu_fp32)");
   r.emplace_back("sdpa_cpu_fp32", sdp_choice(torch::kCPU, torch::kFloat));
   r.emplace_back("sdpa_cpu_bf16", sdp_choice(torch::kCPU, torch::kBFloat16));
   const auto& ctx = at::globalContext();

@@ -30,6 +30,8 @@ TEST(Doctor, ReportHasDevicesVersionsThreadsAndBackends) {
                         "mkldnn",
                         "gemm_fp32_cpu",
                         "gemm_bf16_cpu",
+                        "fused_cpu_kernels",
+                        "attention_cpu_fp32",
                         "sdpa_cpu_fp32",
                         "sdpa_cpu_bf16",
                         "sdpa_cuda_bf16"}) {
