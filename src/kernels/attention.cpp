@@ -7,7 +7,7 @@
 // pass with no online rescaling, and every product is a register-tiled
 // kernel (kernels/gemm.h) on data in cache.
 //
-// Forward, per (batch, query head) and block of rows:
+// Forward, per (batch, KV head), for each of its query heads and blocks of rows:
 //   S = Q K^T (keys up to the block's last visible one), P = softmax(scale S)
 //   with the causal mask, O = P V, lse = log-sum-exp of each row.
 // Backward, per (batch, KV head), so that dK and dV have one writer:
@@ -149,35 +149,38 @@ PGOLF_ALWAYS_INLINE T softmax_row(T* s, int64_t visible, int64_t width, T scale)
   return shift + std::log(sum);
 }
 
-// One (batch, query head): every block of query rows.
+// One (batch, KV head): every block of query rows of its group's heads,
+// which share one copy of the head's keys and values.
 template <typename T>
-PGOLF_ALWAYS_INLINE void forward_head(const ForwardArgs<T>& a, int64_t task) {
+PGOLF_ALWAYS_INLINE void forward_kv_head(const ForwardArgs<T>& a, int64_t task) {
   const Shape<T>& s = a.shape;
-  const int64_t b = task / s.heads, h = task % s.heads, kv = h / s.group();
+  const int64_t b = task / s.kv_heads, kv = task % s.kv_heads;
   const int64_t D = s.dim;
   std::vector<T> kt_copy, v_copy, scores(kBlockRows * s.kv_len);
   const auto kt = padded_copy(s.kv_len, D, a.k.at(b, kv), a.k.row_stride, true, kt_copy);
   const auto v = padded_copy(s.kv_len, D, a.v.at(b, kv), a.v.row_stride, false, v_copy);
-  T* lse = a.lse + (b * s.heads + h) * s.q_len;
-  for (int64_t r0 = 0; r0 < s.q_len; r0 += kBlockRows) {
-    const int64_t rows = std::min(kBlockRows, s.q_len - r0);
-    const int64_t width = r0 + rows + s.offset();  // keys the block's last row sees
-    const int64_t diagonal = r0 + s.offset() + 1;  // keys its first row sees
-    gemm::multiply<T>(rows, width, D, a.q.rows(b, h, r0), kt, {scores.data(), width}, false,
-                      {gemm::Band::kLowerResult, diagonal});
-    for (int64_t r = 0; r < rows; ++r) {
-      lse[r0 + r] = softmax_row(scores.data() + r * width, diagonal + r, width, s.scale);
+  for (int64_t h = kv * s.group(); h < (kv + 1) * s.group(); ++h) {
+    T* lse = a.lse + (b * s.heads + h) * s.q_len;
+    for (int64_t r0 = 0; r0 < s.q_len; r0 += kBlockRows) {
+      const int64_t rows = std::min(kBlockRows, s.q_len - r0);
+      const int64_t width = r0 + rows + s.offset();  // keys the block's last row sees
+      const int64_t diagonal = r0 + s.offset() + 1;  // keys its first row sees
+      gemm::multiply<T>(rows, width, D, a.q.rows(b, h, r0), kt, {scores.data(), width}, false,
+                        {gemm::Band::kLowerResult, diagonal});
+      for (int64_t r = 0; r < rows; ++r) {
+        lse[r0 + r] = softmax_row(scores.data() + r * width, diagonal + r, width, s.scale);
+      }
+      gemm::multiply<T>(rows, D, width, {scores.data(), width}, v, a.out.rows(b, h, r0), false,
+                        {gemm::Band::kLowerA, diagonal});
     }
-    gemm::multiply<T>(rows, D, width, {scores.data(), width}, v, a.out.rows(b, h, r0), false,
-                      {gemm::Band::kLowerA, diagonal});
   }
 }
 
 PGOLF_CPU_CLONES void forward_tasks(const ForwardArgs<float>& a, int64_t begin, int64_t end) {
-  for (int64_t t = begin; t < end; ++t) forward_head(a, t);
+  for (int64_t t = begin; t < end; ++t) forward_kv_head(a, t);
 }
 void forward_tasks(const ForwardArgs<double>& a, int64_t begin, int64_t end) {
-  for (int64_t t = begin; t < end; ++t) forward_head(a, t);
+  for (int64_t t = begin; t < end; ++t) forward_kv_head(a, t);
 }
 
 // Scratch of one backward task: padded copies of its KV head (K^T and V^T
@@ -276,7 +279,7 @@ std::pair<at::Tensor, at::Tensor> attention_forward(const at::Tensor& q, const a
     const ForwardArgs<scalar_t> args{shape_of<scalar_t>(q, k), Heads<const scalar_t>(q),
                                      Heads<const scalar_t>(k), Heads<const scalar_t>(v),
                                      Heads<scalar_t>(out),     lse.data_ptr<scalar_t>()};
-    at::parallel_for(0, B * H, 1,
+    at::parallel_for(0, B * k.size(1), 1,
                      [&](int64_t begin, int64_t end) { forward_tasks(args, begin, end); });
   });
   return {out, lse};
