@@ -1,13 +1,13 @@
 // Small matrix products for the attention kernel's blocks,
 // C (M x N) = [C +] A (M x K) . B (K x N), row-major with row strides, A
-// optionally stored transposed. Why not MKL through ATen: the blocks are 64
-// rows of a head, and one at::mm per product (five per block, thousands per
-// layer) costs more in dispatch than a block's work at 1-2 threads; ATen's
-// own CPU flash attention, which calls its BLAS per block, runs at ~30 % of
-// the matmul peak here. float: a 6 x 16 register tile of FMAs (12 of the 16
-// AVX2 registers accumulate), the BLIS shape for AVX2, with K in 256-deep
-// slices so a 16-column slice of B stays in L1. double (the gradient
-// checks): plain loops.
+// optionally stored transposed. Why not MKL through ATen: a 64-row block's
+// product (64 x 256 x 64 at T = 256) is ~25 us of FMAs, so a few us of
+// at::mm dispatch per product (five per block) would be a large share, and
+// ATen's own CPU flash attention, which calls its BLAS per block, runs at
+// ~30 % of the matmul peak here. float: a 6 x 16 register tile of FMAs (12
+// of the 16 AVX2 registers accumulate), the BLIS shape for AVX2, with K in
+// 256-deep slices so a 16-column slice of B stays in L1. double (the
+// gradient checks): plain loops.
 #pragma once
 
 #include <cstdint>
