@@ -142,7 +142,9 @@ PGOLF_ALWAYS_INLINE void multiply(int64_t M, int64_t N, int64_t K, const Matrix<
       tiles<false>(M, done, K, A, B, C, accumulate, band);
     }
   }
-  multiply_plain(M, done, N, K, A, B, C, accumulate);
+  // Only when columns remain: its loops over rows and depth would otherwise
+  // run empty, M x K iterations (measured: 20 us of a 50 us 64 x 64 x 256).
+  if (done < N) multiply_plain(M, done, N, K, A, B, C, accumulate);
 }
 
 // dst (cols x rows, row stride ld_dst) = src (rows x cols, row stride ld)
