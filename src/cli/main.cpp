@@ -12,9 +12,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/host_memory.h"
 #ifdef PGOLF_WORKFLOW
 #include "workflow/commands.h"
 #endif
@@ -27,6 +30,10 @@ int main(int argc, char** argv) {
   pgolf::register_workflow_commands(app);
 #endif
   pgolf::set_invocation(argc, argv);
+  // Before any tensor: every step's large blocks then stay mapped.
+  // PGOLF_RETAIN_HOST_MEMORY=0 keeps the C library's defaults (for A/B runs).
+  const char* retain = std::getenv("PGOLF_RETAIN_HOST_MEMORY");
+  if (retain == nullptr || std::string(retain) != "0") pgolf::retain_freed_host_memory();
   try {
     app.parse(argc, argv);
     return pgolf::run_selected_command(app);

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/host_memory.h"
 #include "kernels/fused.h"
 #include "perf/gemm_peak.h"
 
@@ -142,6 +143,7 @@ void add_threads(DoctorReport& r) {
   r.emplace_back("env_MKL_NUM_THREADS", env_or("MKL_NUM_THREADS", "not set"));
   r.emplace_back("env_PGOLF_THREADS", env_or("PGOLF_THREADS", "not set"));
   r.emplace_back("flush_denormal", "yes (configure_threads)");
+  r.emplace_back("host_memory", host_memory_policy());
 }
 
 void add_backends(DoctorReport& r, const std::string& config) {
