@@ -3,7 +3,7 @@
 // threshold, and a heap top above its trim threshold), so each training step
 // faults its activations and gradients back in, page by page, each page
 // zeroed by the kernel: ~31,000 page faults a step for the `cpu` preset at 1
-// thread and ~41,000 at 2 (~46,000 for `pr1406-cpu`), at ~2.4 us a page on
+// thread and ~41,000 at 2 (~46,000 for `pr1406-cpu`), at ~2.5 us a page on
 // this VM (133 MB: 80 ms to fault in, 7 ms to rewrite once mapped). With the
 // blocks kept, a step reuses memory that is already mapped (~2,500-3,000
 // faults a step). LibTorch's CPU allocator has no cache of its own.
@@ -18,7 +18,7 @@ namespace pgolf {
 // peak footprint. Returns false where the C library has no such settings.
 bool retain_freed_host_memory();
 
-// What retain_freed_host_memory() set, for `pgolf doctor` and start-up logs.
+// What retain_freed_host_memory() set, for `pgolf doctor`.
 std::string host_memory_policy();
 
 }  // namespace pgolf
