@@ -71,7 +71,7 @@ namespace {
 // Causal attention of the queries at positions [T - Tq, T) over all T keys.
 // SDPA's is_causal aligns a shorter query block to the first keys, so the
 // tail block gets its own mask: query i sees keys j <= T - Tq + i. On the
-// CPU the fused kernel does the same (kernels/attention.cpp), 1.3-1.5x
+// CPU the fused kernel does the same (kernels/attention.cpp), 1.5-1.8x
 // faster than SDPA's CPU flash attention there.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, bool gqa) {

@@ -32,6 +32,7 @@ TEST(Doctor, ReportHasDevicesVersionsThreadsAndBackends) {
                         "gemm_bf16_cpu",
                         "fused_cpu_kernels",
                         "attention_cpu_fp32",
+                        "host_memory",
                         "sdpa_cpu_fp32",
                         "sdpa_cpu_bf16",
                         "sdpa_cuda_bf16"}) {
