@@ -1,4 +1,4 @@
-# c10d, torch.distributed's C++ core, for src/train/distributed.cpp (the only
+# c10d, torch.distributed's C++ core, for src/dist/process_group.cpp (the only
 # file that includes its headers, so only it gets these flags).
 #
 # The c10d symbols are in libtorch_cpu (TCPStore, Gloo) and libtorch_cuda
@@ -12,7 +12,7 @@
 # - nccl.h of the NCCL it runs with: the wheel's nvidia-nccl package (a CUDA
 #   toolkit may hold an older one). Found, with a CUDA LibTorch built with
 #   NCCL, PGOLF_HAVE_NCCL=1.
-set(_pgolf_dist_source ${CMAKE_SOURCE_DIR}/src/train/distributed.cpp)
+set(_pgolf_dist_source ${CMAKE_SOURCE_DIR}/src/dist/process_group.cpp)
 get_target_property(_pgolf_cpu_defs torch_cpu INTERFACE_COMPILE_DEFINITIONS)
 if(NOT "USE_C10D_GLOO" IN_LIST _pgolf_cpu_defs)
   message(FATAL_ERROR "pgolf needs a LibTorch built with torch.distributed and Gloo "

@@ -12,7 +12,7 @@
 
 #include "common/fs.h"
 #include "config/presets.h"
-#include "train/trainer.h"
+#include "pipeline/train_run.h"
 
 namespace pgolf::testing {
 
@@ -52,13 +52,14 @@ ModelConfig tiny_entry_config(const std::string& layout) {
   c.num_heads = 4;
   c.num_kv_heads = 2;
   c.mlp_mult = 2;
-  c.weight_layout = layout;
-  if (layout == "cores") {
+  c.weight_layout = parse_name<WeightLayout>(layout, "layout");
+  if (c.weight_layout == WeightLayout::kCores) {
     c.unique_layers = 4;
   } else {
     c.recur_layers = "1,2";
   }
-  c.init_scheme = layout == "banks" ? "orthogonal_unscaled" : "orthogonal";
+  const bool banks = c.weight_layout == WeightLayout::kBanks;
+  c.init_scheme = banks ? InitScheme::kOrthogonalUnscaled : InitScheme::kOrthogonal;
   c.smear_gate = true;
   c.bigram_vocab_size = 37;
   c.bigram_dim = 8;
@@ -71,7 +72,7 @@ ModelConfig tiny_entry_config(const std::string& layout) {
   c.ve_dim = 8;
   c.ve_layers = "3,4";
   c.value_residual = true;
-  c.value_residual_mode = layout == "banks" ? "sigmoid" : "lambda";
+  c.value_residual_mode = banks ? ValueResidualMode::kSigmoid : ValueResidualMode::kLambda;
   c.gated_attention = true;
   c.leaky_slope = 0.5;
   c.qk_gain_init = 2.0;
@@ -81,10 +82,7 @@ ModelConfig tiny_entry_config(const std::string& layout) {
 Config trained_tiny_config() {
   const auto data = shared_dir() / "data";
   Config c = preset("cpu");
-  c.model.num_layers = 2;
-  c.model.model_dim = 64;
-  c.model.num_heads = 2;
-  c.model.num_kv_heads = 1;
+  c.model = two_layer_model(c.model);
   c.data.data_path = (data / "shards").string();
   c.data.tokenizer_path = official_tokenizer().string();
   c.train.train_seq_len = 64;
@@ -112,7 +110,7 @@ const std::filesystem::path& trained_tiny_run() {
     c.runtime.run_dir = cache.string();
     c.runtime.run_id = "trained_tiny_v1.partial." + std::to_string(::getpid());
     const auto partial = prepare_run_dir(c);
-    train(c, partial);
+    run_training(c, partial);
     std::error_code ec;
     std::filesystem::rename(partial, done, ec);  // another process may have won: fine
     if (ec) std::filesystem::remove_all(partial);

@@ -18,6 +18,7 @@
 
 #include "common/code_size.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "io/safetensors.h"
 #include "quant/bitpack.h"
@@ -32,15 +33,6 @@ using Kind = QuantizedEntry::Kind;
 // Far above any model this challenge allows (the cap is 16 MB compressed);
 // bounds what a forged size field can make the decoder produce.
 constexpr uint64_t kMaxUncompressedBytes = uint64_t{1} << 34;
-
-std::string utc_now_iso8601() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 template <typename T>
 void append_le(std::string& out, T value) {
@@ -138,7 +130,7 @@ std::string assemble(const QuantizedModel& model, const Json& config, Json table
                      std::string_view compressed) {
   const Json header = {
       {"pgolf_version", std::string(kPgolfVersion)},
-      {"created", utc_now_iso8601()},
+      {"created", now_string(TimeFormat::kIso8601)},
       {"config", config},
       {"quant_format", model.format},
       {"payload",
@@ -215,9 +207,7 @@ class HeaderReader {
 };
 
 Codec header_codec(const std::string& name, const std::string& source) {
-  for (const Codec codec : {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma}) {
-    if (codec_name(codec) == name) return codec;
-  }
+  if (const auto codec = find_by_name<Codec>(name)) return *codec;
   fail("{}: artifact header: unknown codec '{}'", source, name);
 }
 
@@ -431,17 +421,6 @@ torch::Tensor chunk_tensor(const Chunk& chunk, std::string_view payload, const s
   torch::Tensor tensor = torch::empty(chunk.shape, torch::TensorOptions().dtype(chunk.dtype));
   if (chunk.bytes > 0) std::memcpy(tensor.data_ptr(), src, chunk.bytes);
   return tensor;
-}
-
-std::string with_commas(int64_t value) {
-  const std::string digits = std::to_string(value);
-  const size_t start = value < 0 ? 1 : 0;  // past the sign
-  std::string out = digits.substr(0, start);
-  for (size_t i = start; i < digits.size(); ++i) {
-    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 }  // namespace

@@ -216,28 +216,6 @@ std::string lzma_decompress(std::string_view data, uint64_t expected) {
 
 }  // namespace
 
-Codec parse_codec(std::string_view name) {
-  if (name == "none") return Codec::kNone;
-  if (name == "zlib") return Codec::kZlib;
-  if (name == "zstd") return Codec::kZstd;
-  if (name == "lzma") return Codec::kLzma;
-  fail("unknown codec '{}' (expected none, zlib, zstd or lzma)", name);
-}
-
-std::string_view codec_name(Codec codec) {
-  switch (codec) {
-    case Codec::kNone:
-      return "none";
-    case Codec::kZlib:
-      return "zlib";
-    case Codec::kZstd:
-      return "zstd";
-    case Codec::kLzma:
-      return "lzma";
-  }
-  fail("invalid codec value {}", static_cast<int>(codec));
-}
-
 int default_level(Codec codec) {
   switch (codec) {
     case Codec::kNone:

@@ -11,13 +11,21 @@
 #include <string_view>
 #include <utility>
 
+#include "common/enum_names.h"
+
 namespace pgolf {
 
 enum class Codec { kNone, kZlib, kZstd, kLzma };
 
+constexpr std::array<EnumName<Codec>, 4> enum_names(Codec) {
+  return {{{Codec::kNone, "none"},
+           {Codec::kZlib, "zlib"},
+           {Codec::kZstd, "zstd"},
+           {Codec::kLzma, "lzma"}}};
+}
 // "none" | "zlib" | "zstd" | "lzma"; anything else is a pgolf::Error.
-Codec parse_codec(std::string_view name);
-std::string_view codec_name(Codec codec);
+inline Codec parse_codec(std::string_view name) { return parse_name<Codec>(name, "codec"); }
+inline std::string_view codec_name(Codec codec) { return name_of(codec); }
 // zlib 9, zstd 22, lzma 9 (none: 0).
 int default_level(Codec codec);
 

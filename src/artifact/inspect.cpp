@@ -9,25 +9,15 @@
 
 #include "common/code_size.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/progress.h"
 #include "config/config.h"
-#include "model/weights.h"
+#include "io/banks.h"
 #include "quant/bitpack.h"
 #include "quant/scheme.h"
 
 namespace pgolf {
 namespace {
-
-std::string commas(int64_t v) { return with_commas(v); }
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string out = "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += std::to_string(shape[i]);
-  }
-  return out + ")";
-}
 
 // Zero-order entropy of int8 codes, bits per code.
 double code_entropy(const torch::Tensor& q) {
@@ -135,8 +125,8 @@ std::string format_report(const ArtifactReport& r) {
   for (const auto& t : r.tensors) {
     any_error |= t.max_abs_error.has_value();
     out += fmt::format("{:<40} {:<6} {:>4} {:>16} {:>12} {:>12} {:>6.2f}% {:>7} {:>10} {:>10}\n",
-                       t.name, t.format, t.bits, shape_text(t.shape), commas(t.numel),
-                       commas(t.stored_bytes), 100.0 * t.zero_frac,
+                       t.name, t.format, t.bits, shape_string(t.shape), with_commas(t.numel),
+                       with_commas(t.stored_bytes), 100.0 * t.zero_frac,
                        t.entropy_bits > 0 ? fmt::format("{:.3f}", t.entropy_bits) : "-",
                        t.max_abs_error ? fmt::format("{:.3e}", *t.max_abs_error) : "n/a",
                        t.rel_rms_error ? fmt::format("{:.3e}", *t.rel_rms_error) : "n/a");
@@ -159,20 +149,20 @@ std::string format_report(const ArtifactReport& r) {
   }
   for (const auto& [format, s] : sums) {
     out += fmt::format("format {:<11} tensors:{} params:{} stored_bytes:{}\n", format, s.tensors,
-                       commas(s.params), commas(s.bytes));
+                       with_commas(s.params), with_commas(s.bytes));
   }
-  out += fmt::format("tensors:{} params:{}\n", r.tensors.size(), commas(r.params));
+  out += fmt::format("tensors:{} params:{}\n", r.tensors.size(), with_commas(r.params));
   out += fmt::format(
       "payload: {} bytes uncompressed -> {} compressed ({:.2f}x), file {} bytes (header {})\n",
-      commas(static_cast<int64_t>(info.uncompressed_bytes)),
-      commas(static_cast<int64_t>(info.compressed_bytes)),
+      with_commas(static_cast<int64_t>(info.uncompressed_bytes)),
+      with_commas(static_cast<int64_t>(info.compressed_bytes)),
       static_cast<double>(info.uncompressed_bytes) /
           static_cast<double>(std::max<uint64_t>(info.compressed_bytes, 1)),
-      commas(static_cast<int64_t>(info.file_bytes)),
-      commas(static_cast<int64_t>(info.header_bytes)));
+      with_commas(static_cast<int64_t>(info.file_bytes)),
+      with_commas(static_cast<int64_t>(info.header_bytes)));
   out += fmt::format("compression_ratio:{:.2f}x (original {} bytes / file) bits_per_param:{:.4f}\n",
-                     r.compression_ratio(), commas(r.original_bytes), r.bits_per_param());
-  out += fmt::format("Code size: {} bytes ({} files, this build)\n", commas(r.size.code_bytes),
+                     r.compression_ratio(), with_commas(r.original_bytes), r.bits_per_param());
+  out += fmt::format("Code size: {} bytes ({} files, this build)\n", with_commas(r.size.code_bytes),
                      code_size().files);
   out += fmt::format("Total submission size: {}{}\n", r.size.describe(),
                      r.size.fits() ? "" : "  ** OVER THE CAP **");

@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "config/options.h"
 #include "config/presets.h"
 #include "kernels/fused.h"
@@ -28,6 +29,7 @@
 #include "perf/gemm_peak.h"
 #include "perf/op_profile.h"
 #include "perf/step_bench.h"
+#include "pipeline/run_context.h"
 
 namespace pgolf {
 namespace {
@@ -44,15 +46,6 @@ struct BenchArgs {
   int64_t profile_top = 0;   // > 0: also print the top ops of --steps profiled steps
   int64_t eval_batches = 1;  // window batches per timed evaluation (0: no evaluation timing)
 };
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
@@ -146,7 +139,7 @@ void print_preset_table(const BenchArgs& args, const Config& base, torch::Device
                         double peak, const ConfigFlags& flags) {
   fmt::print("{:<10} {:>12} {:>8} {:>10} {:>12} {:>12} {:>8} {:>13} {:>9}\n", "preset", "params",
              "seq_len", "step_ms", "tokens/s", "GFLOP/s", "MFU", "eval tok/s", "eval MFU");
-  for (const auto& name : split_commas(args.presets)) {
+  for (const auto& name : split_list(args.presets)) {
     const Config config = preset_with_overrides(name, base, flags);
     const auto r = bench_preset(config, args, device, peak);
     fmt::print("{:<10} {:>12} {:>8} {:>10.1f} {:>12.0f} {:>12.1f} {:>7.1f}% {:>13.0f} {:>8.1f}%\n",
@@ -166,13 +159,13 @@ void print_comparisons(const BenchArgs& args, const Config& base, torch::Device 
   options.threads = at::get_num_threads();
   options.eval_batches = args.eval_batches;
   options.peer.script = args.compare;
-  options.peer.harness = find_peer_harness();
-  options.peer.python = find_python();
-  options.peer.modes = split_commas(args.compare_modes);
+  options.peer.harness = find_peer_harness(base.tools);
+  options.peer.python = base.tools.python;
+  options.peer.modes = split_list(args.compare_modes);
   for (const auto& m : options.peer.modes) {
     PGOLF_CHECK(m == "eager" || m == "compiled", "--compare-modes: '{}' (eager | compiled)", m);
   }
-  for (const auto& name : split_commas(args.presets)) {
+  for (const auto& name : split_list(args.presets)) {
     const Config config = preset_with_overrides(name, base, flags);
     fmt::print("\npreset {}: seq_len {}, {} tokens/step, {} steps x {} interleaved repeats\n", name,
                config.train.train_seq_len, args.batch_tokens, args.steps, args.repeats);
@@ -234,9 +227,8 @@ Command add_bench_command(CLI::App& app) {
             // Runtime settings (device, dtype, threads) come from the flags;
             // the model and recipe from each preset, plus any explicit flag.
             const Config base = flags->resolve();
-            const auto device = resolve_device(base.runtime.device);
-            configure_threads(base.runtime.threads);
-            const auto dtype = parse_compute_dtype(base.runtime.dtype, device);
+            const torch::Device device = RunContext::open(base).device;
+            const auto dtype = resolve_compute_dtype(base.runtime.dtype, device);
             const double peak = gemm_peak_gflops(args->gemm_size, dtype, device);
             fmt::print(
                 "device:{} threads:{} compute_dtype:{} fused_cpu_kernels:{} load_average:{}\n",

@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/progress.h"
 #include "data/corpus.h"
 #include "data/tokenizer.h"

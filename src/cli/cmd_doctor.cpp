@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "common/device.h"
 #include "perf/doctor.h"
+#include "pipeline/run_context.h"
 
 namespace pgolf {
 
@@ -16,16 +16,19 @@ Command add_doctor_command(CLI::App& app) {
   auto* sub = app.add_subcommand("doctor", "devices, versions, threads, backends, GEMM peaks");
   auto options = std::make_shared<DoctorOptions>();
   auto threads = std::make_shared<int64_t>(0);
-  sub->add_option("--threads", *threads, "intra-op threads as training sets them (0: all cores)")
-      ->envname("PGOLF_THREADS")
-      ->capture_default_str();
+  sub->add_option("--threads", *threads,
+                  "intra-op threads as training sets them (0: all cores; default PGOLF_THREADS)");
   sub->add_option("--gemm-size", options->gemm_size, "fp32 matmul size for the peak")
       ->capture_default_str();
   sub->add_option("--bf16-gemm-size", options->bf16_gemm_size, "bf16 matmul size for the peak")
       ->capture_default_str();
   sub->add_flag("!--no-measure", options->measure, "skip the GEMM peak measurements");
-  return {sub, [options, threads] {
-            configure_threads(*threads);
+  return {sub, [options, threads, sub] {
+            // The process as a run sets it up: PGOLF_THREADS and the other
+            // environment rows of the option table, --threads on top.
+            Config config = config_from_environment();
+            if (sub->count("--threads") > 0) config.runtime.threads = *threads;
+            RunContext::open(config);
             fmt::print("{}", format_doctor_report(doctor_report(*options)));
             return 0;
           }};

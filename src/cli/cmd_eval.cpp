@@ -8,19 +8,13 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "artifact/artifact.h"
 #include "cli/commands.h"
-#include "common/device.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/progress.h"
 #include "config/options.h"
-#include "data/tokenizer.h"
 #include "eval/final_eval.h"
-#include "eval/val_bpb.h"
-#include "io/safetensors.h"
-#include "model/weights.h"
-#include "train/distributed.h"
+#include "pipeline/run_context.h"
 
 namespace pgolf {
 namespace {
@@ -92,68 +86,37 @@ Command add_eval_command(CLI::App& app) {
         if (!args->val.empty()) config.data.val_files = args->val;
         if (!args->tokenizer.empty()) config.data.tokenizer_path = args->tokenizer;
 
-        StateDict weights;
-        std::string label = "final_weights";
-        std::string marked_non_compliant;
-        if (!args->artifact.empty()) {
-          const LoadedArtifact loaded = read_artifact(args->artifact);
-          adopt_stored_config(config, loaded.config, *flags);
-          weights = dequantize(loaded.model);
-          label = roundtrip_label(loaded.info.quant_format, loaded.info.codec);
-          marked_non_compliant = loaded.config.value("non_compliant", "");
-        } else {
-          SafetensorsMetadata metadata;
-          weights = read_safetensors(args->weights, &metadata);
-          if (metadata.count("pgolf_config")) {
-            adopt_stored_config(config, nlohmann::json::parse(metadata.at("pgolf_config")), *flags);
-          }
-        }
+        StoredModel stored = args->artifact.empty() ? read_weights_file(args->weights)
+                                                    : read_artifact_model(args->artifact);
+        if (!stored.config.is_null()) adopt_stored_config(config, stored.config, *flags);
         config.validate();
 
-        const DistEnv env = dist_env_from_environment();
-        auto device = resolve_device(config.runtime.device);
-        if (device.is_cuda() && env.active()) device = torch::Device(torch::kCUDA, env.local_rank);
-        ProcessGroup group(env, device);
-        const bool master = group.master();
-        auto say = [master](const std::string& line) {
-          if (master) print_line(stdout, line);
-        };
-        if (!marked_non_compliant.empty()) {
-          say(fmt::format("WARNING: NON-COMPLIANT artifact: {}", marked_non_compliant));
+        RunContext ctx = RunContext::open_with_data(config);
+        const bool master = ctx.master();
+        auto say = [&ctx](const std::string& line) { ctx.log.print(line); };
+        if (!stored.non_compliant.empty()) {
+          say(fmt::format("WARNING: NON-COMPLIANT artifact: {}", stored.non_compliant));
         }
-        configure_threads(config.runtime.threads);
-        const Tokenizer tokenizer = Tokenizer::load(config.data.tokenizer_path);
-        check_vocab(tokenizer, config.model.vocab_size);
-        const auto luts = build_byte_luts(tokenizer, config.model.vocab_size);
-        const auto stream = validation_stream(config);
-
-        GPT model(config.model);
-        // #1406's script exports banks; its own quantiser (and other
-        // tools) use per-layer names. Accept both for a banked model.
-        load_weights(model, std::move(weights));
-        model->to(device);
-        model->set_compute_dtype(parse_compute_dtype(config.runtime.dtype, device));
+        // #1406's script exports banks; its own quantiser (and other tools)
+        // use per-layer names. Accept both for a banked model.
+        ctx.load_model(std::move(stored.weights));
+        const std::string& label = stored.label;
+        const torch::Tensor& stream = ctx.val_tokens;
+        ProcessGroup& group = *ctx.group;
 
         std::vector<float> losses;
         ValOptions options;
-        options.seq_len = config.train.train_seq_len;
-        options.rank = group.rank();
-        options.world_size = group.world_size();
-        options.batch_seqs =
-            val_batch_seqs(config.eval.val_batch_size, group.world_size(),
-                           config.train.resolved_grad_accum(1), config.train.train_seq_len);
         PGOLF_CHECK(args->token_losses.empty() || !group.active(),
                     "--token-losses needs a single process");
         if (!args->token_losses.empty()) options.token_losses = &losses;
-        Progress progress("eval", (stream.numel() - 1) / options.seq_len, "seqs",
+        Progress progress("eval", (stream.numel() - 1) / config.train.train_seq_len, "seqs",
                           config.runtime.quiet || !master);
         options.on_batch = [&](int64_t done, int64_t) { progress.update(done); };
-        ValResult r = evaluate_val(model, stream, luts, options);
-        all_reduce_sums(r, &group);
+        const ValResult r = ctx.validate(options);
         progress.finish();
 
         say(fmt::format("val_tokens:{} val_bytes:{:.0f} seq_len:{}", r.token_count, r.byte_count,
-                        options.seq_len));
+                        config.train.train_seq_len));
         say(fmt::format("{} val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms", label, r.val_loss,
                         r.val_bpb, 1000.0 * r.seconds));
         say(fmt::format("{}_exact val_loss:{:.8f} val_bpb:{:.8f}", label, r.val_loss, r.val_bpb));
@@ -167,7 +130,8 @@ Command add_eval_command(CLI::App& app) {
         fe.group = &group;
         fe.print = say;
         fe.quiet = config.runtime.quiet;
-        const FinalEvalResult final_eval = run_final_evaluation(model, stream, luts, config, fe);
+        const FinalEvalResult final_eval =
+            run_final_evaluation(ctx.model, stream, ctx.luts, config, fe);
         if (!args->results.empty() && master) {
           nlohmann::json results = final_eval.to_json();
           results["plain"] = {{"name", label},
@@ -176,8 +140,8 @@ Command add_eval_command(CLI::App& app) {
                               {"token_count", r.token_count},
                               {"byte_count", r.byte_count},
                               {"eval_seconds", r.seconds}};
-          if (!marked_non_compliant.empty()) {
-            results["non_compliant"].push_back(marked_non_compliant);
+          if (!stored.non_compliant.empty()) {
+            results["non_compliant"].push_back(stored.non_compliant);
             results["score_first"] = false;
           }
           write_file_atomic(args->results, results.dump(2) + "\n");

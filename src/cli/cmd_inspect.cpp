@@ -62,8 +62,9 @@ Command add_inspect_command(CLI::App& app) {
                        training_flops_per_token(config.model, config.train.train_seq_len),
                        config.train.train_seq_len);
             if (!args->save_init.empty()) {
-              write_safetensors(args->save_init, state_dict(model),
-                                {{"format", "pt"}, {"pgolf_config", to_json(config).dump()}});
+              write_safetensors(
+                  args->save_init, state_dict(model),
+                  {{"format", "pt"}, {"pgolf_config", stored_config_json(config).dump()}});
               fmt::print("initial weights: {}\n", args->save_init);
             }
             return 0;

@@ -11,9 +11,9 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "config/options.h"
+#include "dist/process_group.h"
+#include "pipeline/train_run.h"
 #include "train/checkpoint.h"
-#include "train/distributed.h"
-#include "train/trainer.h"
 
 namespace pgolf {
 
@@ -30,6 +30,32 @@ int launch_ranks(int nproc, const Config& config, bool resuming) {
   return launch_invocation(nproc, extra);
 }
 
+// `--resume DIR`: the run's own config, with what was given now on top where
+// that may change (runtime, evaluation, export); a model, data or training
+// setting given now must agree with the run's.
+Config resume_config(const std::filesystem::path& run_dir, const Config& now,
+                     const ConfigFlags& flags) {
+  PGOLF_CHECK(std::filesystem::exists(run_dir / "config.json") &&
+                  std::filesystem::exists(run_dir / kCheckpointFile),
+              "--resume {}: no config.json and {} there", run_dir.string(), kCheckpointFile);
+  const Config stored = config_from_json(nlohmann::json::parse(read_file(run_dir / "config.json")));
+  for (const ConfigMismatch& m : resume_mismatches(stored, now)) {
+    PGOLF_CHECK(!flags.explicitly_set(m.key),
+                "--resume {}: the run was started with a different configuration: {}",
+                run_dir.string(), m.describe());
+  }
+  Config merged = stored;
+  auto merged_table = config_options(merged);
+  Config given = now;
+  const auto now_table = config_options(given);
+  for (size_t i = 0; i < now_table.size(); ++i) {
+    if (flags.explicitly_set(now_table[i].key)) merged_table[i].set(now_table[i].get());
+  }
+  merged.runtime.run_id = stored.runtime.run_id;
+  merged.validate();
+  return merged;
+}
+
 }  // namespace
 
 Command add_train_command(CLI::App& app) {
@@ -44,44 +70,14 @@ Command add_train_command(CLI::App& app) {
   return {sub, [flags, resume, nproc] {
             Config config = flags->resolve();
             if (*nproc > 1) return launch_ranks(*nproc, config, !resume->empty());
-            std::filesystem::path run_dir;
-            if (!resume->empty()) {
-              run_dir = *resume;
-              PGOLF_CHECK(std::filesystem::exists(run_dir / "config.json") &&
-                              std::filesystem::exists(run_dir / kCheckpointFile),
-                          "--resume {}: no config.json and {} there", run_dir.string(),
-                          kCheckpointFile);
-              const Config stored =
-                  config_from_json(nlohmann::json::parse(read_file(run_dir / "config.json")));
-              // Model, data and training settings given now must agree with the
-              // run's; runtime, eval and export settings given now take effect.
-              const auto mismatches = resume_mismatches(stored, config);
-              for (const auto& m : mismatches) {
-                const std::string env = m.substr(0, m.find(' '));
-                for (const Option& opt : config_options(config)) {
-                  PGOLF_CHECK(opt.env != env || !flags->explicitly_set(opt.key),
-                              "--resume {}: the run was started with a different configuration: "
-                              "{}",
-                              run_dir.string(), m);
-                }
-              }
-              Config merged = stored;
-              auto merged_table = config_options(merged);
-              const auto now_table = config_options(config);
-              for (size_t i = 0; i < now_table.size(); ++i) {
-                if (flags->explicitly_set(now_table[i].key))
-                  merged_table[i].set(now_table[i].get());
-              }
-              merged.runtime.run_id = stored.runtime.run_id;
-              merged.validate();
-              config = merged;
-            } else {
-              run_dir = prepare_run_dir(config);
-            }
-            const char* rank = std::getenv("RANK");
-            const bool master = !rank || std::string(rank) == "0";
+            const bool resuming = !resume->empty();
+            const std::filesystem::path run_dir =
+                resuming ? std::filesystem::path(*resume) : prepare_run_dir(config);
+            if (resuming) config = resume_config(run_dir, config, *flags);
+            const bool master =
+                !dist_env_from_environment().active() || dist_env_from_environment().rank == 0;
             if (master) fmt::print("run folder: {}\n{}", run_dir.string(), describe(config));
-            const TrainSummary summary = train(config, run_dir, !resume->empty());
+            const TrainSummary summary = run_training(config, run_dir, resuming);
             if (master)
               fmt::print("done: {} steps, val_bpb {:.8f} (artifact round trip), {} in {}\n",
                          summary.steps, summary.roundtrip.val_bpb, summary.artifact_bytes,

@@ -6,7 +6,11 @@
 #include <vector>
 
 #include "common/error.h"
-#include "train/distributed.h"
+#ifdef PGOLF_WORKFLOW
+#include "cli/workflow/commands.h"
+#endif
+#include "dist/launcher.h"
+#include "dist/process_group.h"
 
 namespace pgolf {
 namespace {
@@ -20,10 +24,17 @@ std::vector<Command>& registry() {
 
 void register_commands(CLI::App& app) {
   registry() = {add_data_command(app),    add_train_command(app), add_eval_command(app),
-                add_inspect_command(app), add_bench_command(app), add_doctor_command(app)};
+                add_inspect_command(app), add_bench_command(app), add_doctor_command(app),
+                add_config_command(app)};
+#ifdef PGOLF_WORKFLOW
+  CLI::App* data = app.get_subcommand("data");
+  for (auto add : {add_report_command, add_compare_command, add_sweep_command, add_submit_command,
+                   add_generate_command}) {
+    registry().push_back(add(app));
+  }
+  registry().push_back(add_data_fetch_command(*data));
+#endif
 }
-
-void register_command(Command command) { registry().push_back(std::move(command)); }
 
 namespace {
 std::vector<std::string>& invocation_storage() {
@@ -37,7 +48,8 @@ void set_invocation(int argc, char** argv) { invocation_storage().assign(argv + 
 const std::vector<std::string>& invocation() { return invocation_storage(); }
 
 int launch_invocation(int nproc, const std::vector<std::string>& extra) {
-  PGOLF_CHECK(!std::getenv("RANK"), "--nproc inside a launched rank (RANK is set)");
+  PGOLF_CHECK(!dist_env_from_environment().active(),
+              "--nproc inside a launched rank (RANK is set)");
   std::vector<std::string> args;
   const auto& all = invocation();
   for (size_t i = 0; i < all.size(); ++i) {

@@ -24,18 +24,18 @@ Command add_eval_command(CLI::App& app);     // cmd_eval.cpp
 Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
 Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
 Command add_doctor_command(CLI::App& app);   // cmd_doctor.cpp
+Command add_config_command(CLI::App& app);   // cmd_config.cpp
 
+// Every command, the workflow's (cli/workflow/commands.h) too when built
+// with PGOLF_WORKFLOW, added to `app` and to the dispatch table.
 void register_commands(CLI::App& app);
-// Adds a command built elsewhere (the workflow commands, src/workflow/) to the
-// dispatch table; call after register_commands().
-void register_command(Command command);
 // The process's arguments after argv[0], recorded by main() (`pgolf train
 // --nproc` re-runs them in each rank).
 void set_invocation(int argc, char** argv);
 const std::vector<std::string>& invocation();
 // `--nproc N`: this invocation without its --nproc, plus `extra` arguments,
 // run in N local processes with torchrun's variables; returns the exit code
-// (train/distributed.h, launch_local_ranks).
+// (dist/launcher.h).
 int launch_invocation(int nproc, const std::vector<std::string>& extra = {});
 // Runs the innermost subcommand that app.parse() selected (`data fetch`, not
 // `data`); returns the exit code.

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace pgolf {
 
@@ -13,5 +15,8 @@ struct CodeSize {
 };
 
 CodeSize code_size();
+// The counted files, relative to the checkout, sorted: what `pgolf submit`
+// copies into a record folder.
+const std::vector<std::string>& code_files();
 
 }  // namespace pgolf

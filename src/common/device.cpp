@@ -38,13 +38,6 @@ void synchronize(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() >= 0 ? device.index() : -1);
 }
 
-torch::ScalarType parse_compute_dtype(const std::string& name, torch::Device device) {
-  if (name == "fp32") return torch::kFloat;
-  if (name == "bf16") return torch::kBFloat16;
-  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat;
-  fail("unknown compute dtype '{}' (auto | fp32 | bf16)", name);
-}
-
 std::string compute_dtype_name(torch::ScalarType dtype) {
   return dtype == torch::kBFloat16 ? "bf16" : "fp32";
 }

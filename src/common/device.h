@@ -18,10 +18,6 @@ void configure_threads(int64_t threads);
 // Waits for queued device work (a no-op on CPU), so wall-clock timings are real.
 void synchronize(torch::Device device);
 
-// PGOLF_DTYPE: fp32, bf16 (the reference's autocast), or auto = bf16 on CUDA
-// (what the entries run) and fp32 on the CPU (bf16 matmul is slow there
-// without AVX512_BF16/AMX).
-torch::ScalarType parse_compute_dtype(const std::string& name, torch::Device device);
 std::string compute_dtype_name(torch::ScalarType dtype);
 
 }  // namespace pgolf

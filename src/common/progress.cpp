@@ -8,6 +8,8 @@
 #include <cmath>
 #include <utility>
 
+#include "common/format.h"
+
 namespace pgolf {
 namespace {
 
@@ -31,30 +33,6 @@ void print_line(std::FILE* out, std::string_view line) {
   if (erase) g_live->drawn_ = false;
   fmt::print(out, "{}{}\n", erase ? "\r\x1b[K" : "", line);
   std::fflush(out);
-}
-
-std::string with_commas(int64_t value) {
-  const std::string digits = std::to_string(value);
-  const size_t sign = value < 0 ? 1 : 0;
-  std::string out = digits.substr(0, sign);
-  for (size_t i = sign; i < digits.size(); ++i) {
-    if (i > sign && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string format_bytes(double bytes) {
-  if (bytes >= 1e9) return fmt::format("{:.2f} GB", bytes / 1e9);
-  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
-  if (bytes >= 1e3) return fmt::format("{:.1f} kB", bytes / 1e3);
-  return fmt::format("{:.0f} B", bytes);
-}
-
-std::string format_duration(double seconds) {
-  const int64_t s = std::llround(std::max(0.0, seconds));
-  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-  return fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
 Progress::Progress(std::string label, int64_t total, std::string unit, Options options)

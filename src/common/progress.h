@@ -72,11 +72,4 @@ class Progress {
 // drawn there (the next update redraws it), so log lines never run into it.
 void print_line(std::FILE* out, std::string_view line);
 
-// "1,234,567": thousands separators for counts in messages.
-std::string with_commas(int64_t value);
-// "12.3 MB" (decimal units, as download sizes are quoted).
-std::string format_bytes(double bytes);
-// "1:02:03" / "2:03" for durations.
-std::string format_duration(double seconds);
-
 }  // namespace pgolf

@@ -29,18 +29,14 @@ void ModelConfig::validate() const {
   PGOLF_CHECK(rope_base > 1, "ROPE_BASE={} must be > 1", rope_base);
   PGOLF_CHECK(mlp_hidden() > 0, "MLP_MULT={} gives an empty MLP", mlp_mult);
 
-  PGOLF_CHECK(weight_layout == "blocks" || weight_layout == "cores" || weight_layout == "banks",
-              "WEIGHT_LAYOUT='{}' must be blocks, cores or banks", weight_layout);
   PGOLF_CHECK(unique_layers >= 0, "UNIQUE_LAYERS={} must be >= 0", unique_layers);
-  PGOLF_CHECK(unique_layers == 0 || unique_layers >= num_layers || weight_layout == "cores",
-              "UNIQUE_LAYERS={} shares weights between layers, which needs WEIGHT_LAYOUT=cores",
-              unique_layers);
-  PGOLF_CHECK(weight_layout != "banks" || init_scheme != "baseline",
+  PGOLF_CHECK(
+      unique_layers == 0 || unique_layers >= num_layers || weight_layout == WeightLayout::kCores,
+      "UNIQUE_LAYERS={} shares weights between layers, which needs WEIGHT_LAYOUT=cores",
+      unique_layers);
+  PGOLF_CHECK(weight_layout != WeightLayout::kBanks || init_scheme != InitScheme::kBaseline,
               "WEIGHT_LAYOUT=banks is #1406's layout and needs its INIT_SCHEME "
               "(orthogonal_unscaled or orthogonal)");
-  PGOLF_CHECK(init_scheme == "baseline" || init_scheme == "orthogonal" ||
-                  init_scheme == "orthogonal_unscaled",
-              "INIT_SCHEME='{}' must be baseline, orthogonal or orthogonal_unscaled", init_scheme);
   PGOLF_CHECK(bigram_vocab_size == 0 || bigram_vocab_size >= 2,
               "BIGRAM_VOCAB_SIZE={} must be 0 (off) or >= 2", bigram_vocab_size);
   PGOLF_CHECK(bigram_dim > 0, "BIGRAM_DIM={} must be positive", bigram_dim);
@@ -53,8 +49,6 @@ void ModelConfig::validate() const {
   PGOLF_CHECK(rope_ntk_ref_len >= 0, "ROPE_NTK_REF_LEN={} must be >= 0", rope_ntk_ref_len);
   PGOLF_CHECK(xsa_last_n >= 0, "XSA_LAST_N={} must be >= 0", xsa_last_n);
   PGOLF_CHECK(ve_dim > 0, "VE_DIM={} must be positive", ve_dim);
-  PGOLF_CHECK(value_residual_mode == "lambda" || value_residual_mode == "sigmoid",
-              "VALUE_RESIDUAL_MODE='{}' must be lambda or sigmoid", value_residual_mode);
   PGOLF_CHECK(leaky_slope >= 0, "LEAKY_SLOPE={} must be >= 0", leaky_slope);
   for (int64_t layer : recur_layer_list()) {
     PGOLF_CHECK(layer >= 0 && layer < num_layers, "RECUR_LAYERS names layer {}, but NUM_LAYERS={}",
@@ -67,7 +61,8 @@ void ModelConfig::validate() const {
 }
 
 int64_t ModelConfig::num_cores() const {
-  const bool shared = weight_layout == "cores" && unique_layers > 0 && unique_layers < num_layers;
+  const bool shared =
+      weight_layout == WeightLayout::kCores && unique_layers > 0 && unique_layers < num_layers;
   return shared ? unique_layers : num_layers;
 }
 
@@ -199,8 +194,6 @@ void EvalConfig::validate() const {
 }
 
 void TttConfig::validate() const {
-  PGOLF_CHECK(mode == "none" || mode == "sgd" || mode == "adamw" || mode == "muon",
-              "TTT_MODE='{}' must be none, sgd, adamw or muon", mode);
   PGOLF_CHECK(lr > 0, "TTT_LR={} must be positive", lr);
   PGOLF_CHECK(epochs >= 0, "TTT_EPOCHS={} must be >= 0", epochs);
   PGOLF_CHECK(momentum >= 0 && momentum < 1, "TTT_MOMENTUM={} must be in [0, 1)", momentum);
@@ -209,58 +202,43 @@ void TttConfig::validate() const {
   PGOLF_CHECK(grad_clip >= 0, "TTT_GRAD_CLIP={} must be >= 0", grad_clip);
   PGOLF_CHECK(chunk_tokens > 0, "TTT_CHUNK_TOKENS={} must be positive", chunk_tokens);
   PGOLF_CHECK(ns_steps > 0, "TTT_NS_STEPS={} must be positive", ns_steps);
-  PGOLF_CHECK(!entropy_adapt || mode == "muon",
+  PGOLF_CHECK(!entropy_adapt || mode == TttMode::kMuon,
               "TTT_ENTROPY_ADAPT=1 belongs to TTT_MODE=muon (#1406's 03-28 TTT)");
-  PGOLF_CHECK(schedule == "chunk" || schedule == "step" || schedule == "constant",
-              "TTT_SCHEDULE='{}' must be chunk, step or constant", schedule);
   PGOLF_CHECK(block_lr_min > 0 && block_lr_min <= 1, "TTT_BLOCK_LR_MIN={} must be in (0, 1]",
               block_lr_min);
   PGOLF_CHECK(proj_lr_mult > 0 && fc_lr_mult > 0,
               "TTT_PROJ_LR_MULT and TTT_FC_LR_MULT must be positive");
   PGOLF_CHECK(max_seconds >= 0, "TTT_MAX_SECONDS={} must be >= 0", max_seconds);
-  PGOLF_CHECK(val_adapt == "none" || val_adapt == "prequant" || val_adapt == "postquant",
-              "VAL_ADAPT='{}' must be none, prequant or postquant", val_adapt);
-  PGOLF_CHECK(val_adapt == "none" || allow_non_compliant,
+  PGOLF_CHECK(val_adapt == ValAdapt::kNone || allow_non_compliant,
               "VAL_ADAPT={} trains on the validation tokens before they are scored, which the "
               "challenge forbids; set ALLOW_NON_COMPLIANT=1 to run it anyway (its results are "
               "marked non_compliant)",
-              val_adapt);
+              name_of(val_adapt));
   PGOLF_CHECK(val_adapt_lr > 0 && val_adapt_epochs > 0,
               "VAL_ADAPT_LR and VAL_ADAPT_EPOCHS must be positive");
 }
 
 double QuantConfig::resolved_prune_frac() const {
   if (prune_frac >= 0) return prune_frac;
-  return format == "pr461" || format == "pr456" || format == "pr562" ? 0.03 : 0.0;
+  const bool entry_prunes =
+      format == SchemeId::kPr461 || format == SchemeId::kPr456 || format == SchemeId::kPr562;
+  return entry_prunes ? 0.03 : 0.0;
 }
 
 void QuantConfig::validate() const {
-  PGOLF_CHECK(format == "int8" || format == "pr1406" || format == "pr461" || format == "pr456" ||
-                  format == "pr562",
-              "QUANT_FORMAT='{}' is not a scheme (int8, pr1406, pr461, pr456, pr562)", format);
-  PGOLF_CHECK(
-      compressor == "zlib" || compressor == "zstd" || compressor == "lzma" || compressor == "auto",
-      "COMPRESSOR='{}' is not one of zlib, zstd, lzma, auto", compressor);
   PGOLF_CHECK(level >= 0 && level <= 22, "COMPRESS_LEVEL={} must be in [0, 22]", level);
-  PGOLF_CHECK(code_storage == "int8" || code_storage == "packed",
-              "CODE_STORAGE='{}' must be int8 or packed", code_storage);
   PGOLF_CHECK(prune_frac < 1, "PRUNE_FRAC={} must be < 1 (negative: the scheme's default)",
               prune_frac);
   PGOLF_CHECK(gptq_calib_batches > 0, "GPTQ_CALIB_BATCHES={} must be positive", gptq_calib_batches);
-  PGOLF_CHECK(gptq_calib == "train" || gptq_calib == "selfgen",
-              "GPTQ_CALIB='{}' must be train or selfgen", gptq_calib);
-  PGOLF_CHECK(!gptq || format == "pr1406" || format == "pr562",
+  PGOLF_CHECK(!gptq || format == SchemeId::kPr1406 || format == SchemeId::kPr562,
               "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562 (the entries with full GPTQ), not '{}'",
-              format);
-  PGOLF_CHECK(!(gptq_lite || all_int5) || format == "pr461" || format == "pr456",
-              "GPTQ_LITE and ALL_INT5 are options of QUANT_FORMAT pr461 / pr456, not '{}'", format);
+              name_of(format));
+  PGOLF_CHECK(!(gptq_lite || all_int5) || format == SchemeId::kPr461 || format == SchemeId::kPr456,
+              "GPTQ_LITE and ALL_INT5 are options of QUANT_FORMAT pr461 / pr456, not '{}'",
+              name_of(format));
 }
 
 void RuntimeConfig::validate() const {
-  PGOLF_CHECK(device == "cpu" || device == "cuda" || device.rfind("cuda:", 0) == 0,
-              "PGOLF_DEVICE='{}' must be cpu, cuda or cuda:N", device);
-  PGOLF_CHECK(dtype == "auto" || dtype == "fp32" || dtype == "bf16",
-              "PGOLF_DTYPE='{}' must be auto, fp32 or bf16", dtype);
   PGOLF_CHECK(threads >= 0, "PGOLF_THREADS={} must be >= 0", threads);
 }
 
@@ -277,11 +255,42 @@ void Config::validate() const {
               eval.val_batch_size, train.train_seq_len);
 }
 
+torch::ScalarType resolve_compute_dtype(ComputeDtype dtype, torch::Device device) {
+  if (dtype == ComputeDtype::kFp32) return torch::kFloat;
+  if (dtype == ComputeDtype::kBf16) return torch::kBFloat16;
+  return device.is_cuda() ? torch::kBFloat16 : torch::kFloat;
+}
+
+std::string DeviceSpec::str() const {
+  if (kind == DeviceKind::kCpu) return "cpu";
+  return index < 0 ? "cuda" : "cuda:" + std::to_string(index);
+}
+
+DeviceSpec DeviceSpec::parse(std::string_view text, std::string_view what) {
+  DeviceSpec spec;
+  const size_t colon = text.find(':');
+  spec.kind = parse_name<DeviceKind>(text.substr(0, colon), what);
+  if (colon == std::string_view::npos) return spec;
+  const std::string_view index = text.substr(colon + 1);
+  const bool digits = !index.empty() && index.size() <= 4 &&
+                      index.find_first_not_of("0123456789") == std::string_view::npos;
+  PGOLF_CHECK(spec.is_cuda() && digits, "{}: '{}' must be cpu, cuda or cuda:N", what, text);
+  spec.index = std::stoi(std::string(index));
+  return spec;
+}
+
 nlohmann::json to_json(const Config& config) {
   Config copy = config;  // config_options binds mutable references
   nlohmann::json json;
   json["preset"] = config.preset;
   for (const Option& opt : config_options(copy)) json[opt.group][opt.key] = opt.get();
+  return json;
+}
+
+nlohmann::json stored_config_json(const Config& config) {
+  nlohmann::json json = to_json(config);
+  json.erase("process");
+  json.erase("tools");
   return json;
 }
 

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "config/enums.h"
+
 namespace pgolf {
 
 // The GPT (spec model-and-training §1-3). Defaults are the baseline's; every
@@ -33,11 +35,7 @@ struct ModelConfig {
   double rope_base = 10000.0;
   double qk_gain_init = 1.5;
 
-  // How the block matrices are stored and named (spec §8):
-  //   blocks  blocks.{l}.attn.c_q.weight, ...            (baseline, #562)
-  //   cores   cores.{c}.attn.c_q.weight + per-layer blocks.{l}.*  (#461, #456)
-  //   banks   qo_bank, kv_bank, mlp_up_bank, mlp_down_bank        (#1406)
-  std::string weight_layout = "blocks";
+  WeightLayout weight_layout = WeightLayout::kBlocks;  // matrix storage and names (config/enums.h)
   // cores layout: number of weight cores; logical layer l runs core l mod n
   // (0 or >= num_layers: one core per layer). #461: 10 cores for 11 layers.
   int64_t unique_layers = 0;
@@ -45,9 +43,9 @@ struct ModelConfig {
   // per-layer state (#1406: "4,5" -> passes 0..10,4,5). Empty: none.
   std::string recur_layers;
 
-  std::string init_scheme = "baseline";  // baseline | orthogonal | orthogonal_unscaled (§3.11)
-  bool smear_gate = false;               // previous-token blend of the embedding (§3.3)
-  int64_t bigram_vocab_size = 0;         // BigramHash buckets (0: off) (§3.2)
+  InitScheme init_scheme = InitScheme::kBaseline;  // (§3.11)
+  bool smear_gate = false;                         // previous-token blend of the embedding (§3.3)
+  int64_t bigram_vocab_size = 0;                   // BigramHash buckets (0: off) (§3.2)
   int64_t bigram_dim = 128;
   bool trigram = false;          // add the trigram hash into the same table
   int64_t rope_dims = 0;         // rotary dims per head (0: all) (§3.6.1)
@@ -57,10 +55,10 @@ struct ModelConfig {
   bool ve_enabled = false;       // shared value embedding (§3.6.3)
   int64_t ve_dim = 128;
   std::string ve_layers = "9,10";
-  bool value_residual = false;                 // mix layer 0's values into later layers
-  std::string value_residual_mode = "lambda";  // lambda (#562) | sigmoid (#1406)
-  bool gated_attention = false;                // per-head sigmoid output gates (§3.6.5)
-  double leaky_slope = 0.0;                    // MLP activation leaky_relu(slope)^2; 0 = relu^2
+  bool value_residual = false;  // mix layer 0's values into later layers
+  ValueResidualMode value_residual_mode = ValueResidualMode::kLambda;
+  bool gated_attention = false;  // per-head sigmoid output gates (§3.6.5)
+  double leaky_slope = 0.0;      // MLP activation leaky_relu(slope)^2; 0 = relu^2
 
   int64_t head_dim() const { return model_dim / num_heads; }
   int64_t kv_dim() const { return num_kv_heads * head_dim(); }
@@ -174,29 +172,29 @@ struct EvalConfig {
 // them (§5.6-5.7); they break the challenge's rule and need
 // ALLOW_NON_COMPLIANT=1, and every output they produce is marked.
 struct TttConfig {
-  std::string mode = "none";  // none | sgd (#461) | adamw (#456, #562) | muon (#1406 03-28)
+  TttMode mode = TttMode::kNone;  // sgd (#461) | adamw (#456, #562) | muon (#1406 03-28)
   double lr = 0.002;
-  int64_t epochs = 3;              // passes over each chunk
-  double momentum = 0.9;           // sgd
-  int64_t freeze_blocks = 0;       // blocks.{b<N}. and the cores they use stay fixed
-  int64_t batch_seqs = 32;         // training sequences per step (per rank)
-  double grad_clip = 1.0;          // global grad-norm clip (0: off)
-  int64_t chunk_tokens = 32768;    // chunk size C
-  int64_t ns_steps = 3;            // muon: Newton-Schulz iterations
-  bool entropy_adapt = false;      // muon (#1406 03-28): epochs from the chunk's scored NLL
-  std::string schedule = "chunk";  // lr cosine: chunk (across chunks) | step | constant
-  double block_lr_min = 1.0;       // per-block LR from this (first block) to 1 (last); 1: off
-  double proj_lr_mult = 1.0;       // #562's groups: attn.proj/mlp.proj/bigram.proj
-  double fc_lr_mult = 1.0;         // #562's groups: mlp.fc
-  double max_seconds = 0;          // stop adapting (keep scoring) after this long; 0: no cap
+  int64_t epochs = 3;            // passes over each chunk
+  double momentum = 0.9;         // sgd
+  int64_t freeze_blocks = 0;     // blocks.{b<N}. and the cores they use stay fixed
+  int64_t batch_seqs = 32;       // training sequences per step (per rank)
+  double grad_clip = 1.0;        // global grad-norm clip (0: off)
+  int64_t chunk_tokens = 32768;  // chunk size C
+  int64_t ns_steps = 3;          // muon: Newton-Schulz iterations
+  bool entropy_adapt = false;    // muon (#1406 03-28): epochs from the chunk's scored NLL
+  TttSchedule schedule = TttSchedule::kChunk;  // lr cosine: across chunks | steps | none
+  double block_lr_min = 1.0;  // per-block LR from this (first block) to 1 (last); 1: off
+  double proj_lr_mult = 1.0;  // #562's groups: attn.proj/mlp.proj/bigram.proj
+  double fc_lr_mult = 1.0;    // #562's groups: mlp.fc
+  double max_seconds = 0;     // stop adapting (keep scoring) after this long; 0: no cap
   // Non-compliant: none | prequant (#1406 dTTT before the export) |
   // postquant (#562: fine-tune the round-tripped model on the whole split).
-  std::string val_adapt = "none";
+  ValAdapt val_adapt = ValAdapt::kNone;
   double val_adapt_lr = 5e-4;
   int64_t val_adapt_epochs = 10;
   bool allow_non_compliant = false;
 
-  bool enabled() const { return mode != "none"; }
+  bool enabled() const { return mode != TttMode::kNone; }
   void validate() const;
 };
 
@@ -204,19 +202,19 @@ struct TttConfig {
 // quantize-eval-ttt §3-4, §6.1). The scheme names each entry's assignment of
 // formats to tensors (quant/scheme.h).
 struct QuantConfig {
-  std::string format = "int8";        // scheme: int8 | pr1406 | pr461 | pr456 | pr562
-  std::string compressor = "zlib";    // zlib | zstd | lzma | auto
-  int64_t level = 0;                  // 0: the codec's default (zlib 9, zstd 22, lzma 9)
-  bool allow_oversize = false;        // exceeding 16,000,000 bytes is an error unless set
-  std::string code_storage = "int8";  // intN codes: int8 (one container per code) | packed
-  bool gptq_lite = false;             // #461/#456 GPTQ_LITE: per-row percentile clip search
-  bool all_int5 = false;              // #461/#456 ALL_INT5: int5 for attention and bigram too
+  SchemeId format = SchemeId::kInt8Baseline;  // the scheme (quant/scheme.h)
+  Compressor compressor = Compressor::kZlib;
+  int64_t level = 0;            // 0: the codec's default (zlib 9, zstd 22, lzma 9)
+  bool allow_oversize = false;  // exceeding 16,000,000 bytes is an error unless set
+  CodeStorage code_storage = CodeStorage::kInt8Container;  // intN codes
+  bool gptq_lite = false;  // #461/#456 GPTQ_LITE: per-row percentile clip search
+  bool all_int5 = false;   // #461/#456 ALL_INT5: int5 for attention and bigram too
   // Magnitude pruning before quantization (§3.8): fraction of each large
   // matrix zeroed; < 0: the scheme's default (0.03 for pr461/pr456/pr562, else 0).
   double prune_frac = -1;
   bool gptq = false;                 // full Hessian GPTQ (§3.6) for the int5/int6 matrices
   int64_t gptq_calib_batches = 256;  // train: loader batches; selfgen: generated sequences
-  std::string gptq_calib = "train";  // calibration inputs: train (loader continues) | selfgen
+  CalibrationSource gptq_calib = CalibrationSource::kTrain;  // train: the loader continues
   // Selective ±1 pruning (§3.9) when the artifact is over this many bytes:
   // 0: the decimal cap minus the code bytes; < 0: never.
   int64_t target_bytes = 0;
@@ -228,13 +226,34 @@ struct QuantConfig {
 
 // Where and how the process runs.
 struct RuntimeConfig {
-  std::string device = "cpu";  // cpu | cuda | cuda:N
-  std::string dtype = "auto";  // compute dtype: auto (bf16 on CUDA, else fp32) | fp32 | bf16
-  int64_t threads = 0;         // 0: all cores
+  DeviceSpec device;
+  ComputeDtype dtype = ComputeDtype::kAuto;  // bf16 on CUDA, fp32 on the CPU
+  int64_t threads = 0;                       // 0: all cores
   std::string run_dir = "runs";
   std::string run_id;  // empty: a timestamp
   bool quiet = false;
   void validate() const;
+};
+
+// How this process computes (switches for A/B runs; not part of the model,
+// so artifacts do not store them).
+struct ProcessConfig {
+  // The fused CPU kernels (src/kernels) for fp32/fp64 CPU tensors; 0: the
+  // plain ATen ops. Process-wide, applied when the run context is set up.
+  bool fused_kernels = true;
+  // Keep freed host memory mapped (glibc mallopt), so a step's activations
+  // are not faulted in again every step; 0: the C library's defaults.
+  bool retain_host_memory = true;
+};
+
+// Where pgolf finds what it downloads or compares against (the workflow's
+// `data fetch`, `bench --compare`).
+struct ToolsConfig {
+  std::string python = "python3";  // a Python with torch, for the peer benchmark
+  std::string peer_harness;        // empty: bench/peer_step.py beside the build folder
+  std::string fetch_base_url = "https://huggingface.co";
+  std::string fetch_repo_id = "willdepueoai/parameter-golf";
+  std::string fetch_remote_root = "datasets";
 };
 
 struct Config {
@@ -246,14 +265,24 @@ struct Config {
   TttConfig ttt;
   QuantConfig quant;
   RuntimeConfig runtime;
+  ProcessConfig process;
+  ToolsConfig tools;
 
   void validate() const;
 };
+
+// The defaults with the environment's values applied (commands without
+// configuration flags: `data fetch`, `sweep`, `doctor`).
+Config config_from_environment();
 
 // JSON with one object per concern, keyed by the environment-variable names
 // lower-cased (e.g. {"model": {"num_layers": 9, ...}, ...}).
 nlohmann::json to_json(const Config& config);
 Config config_from_json(const nlohmann::json& json);
+// The config as weights carry it (artifact headers, safetensors metadata):
+// to_json without the process and tools groups, which say how one process
+// ran, not what the model is.
+nlohmann::json stored_config_json(const Config& config);
 // Human-readable two-column listing, printed at start-up.
 std::string describe(const Config& config);
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
 
 #include "common/error.h"
 #include "config/presets.h"
@@ -46,10 +47,35 @@ void parse_into(const std::string& env, const std::string& text, bool& out) {
 
 void parse_into(const std::string&, const std::string& text, std::string& out) { out = text; }
 
+template <typename E>
+requires std::is_enum_v<E>
+void parse_into(const std::string& env, const std::string& text, E& out) {
+  out = parse_name<E>(text, env);
+}
+
+void parse_into(const std::string& env, const std::string& text, DeviceSpec& out) {
+  out = DeviceSpec::parse(text, env);
+}
+
 std::string show(int64_t v) { return std::to_string(v); }
 std::string show(double v) { return fmt::format("{}", v); }
 std::string show(bool v) { return v ? "1" : "0"; }
 std::string show(const std::string& v) { return v; }
+std::string show(const DeviceSpec& v) { return v.str(); }
+template <typename E>
+requires std::is_enum_v<E> std::string show(E v) { return std::string(name_of(v)); }
+
+// What a field's values look like, for help texts and the reference.
+template <typename T>
+std::string kind_of() {
+  if constexpr (std::is_same_v<T, bool>) return "0 | 1";
+  if constexpr (std::is_same_v<T, int64_t>) return "integer";
+  if constexpr (std::is_same_v<T, double>) return "number";
+  if constexpr (std::is_same_v<T, std::string>) return "text";
+  if constexpr (std::is_same_v<T, DeviceSpec>) return "cpu | cuda | cuda:N";
+  if constexpr (std::is_enum_v<T>) return name_choices<T>();
+  return "";
+}
 
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -64,6 +90,8 @@ Option make_option(const std::string& group, const std::string& key, T& field,
   opt.key = key;
   opt.env = env.empty() ? upper(key) : env;
   opt.help = help;
+  opt.values = kind_of<T>();
+  opt.is_switch = std::is_same_v<T, bool>;
   opt.set = [&field, name = opt.env](const std::string& text) { parse_into(name, text, field); };
   opt.get = [&field] { return show(field); };
   return opt;
@@ -85,6 +113,8 @@ std::vector<Option> config_options(Config& c) {
   TttConfig& tt = c.ttt;
   QuantConfig& q = c.quant;
   RuntimeConfig& r = c.runtime;
+  ProcessConfig& p = c.process;
+  ToolsConfig& x = c.tools;
   return {
       make_option("model", "vocab_size", m.vocab_size,
                   "vocabulary size (must match the tokenizer)"),
@@ -98,14 +128,15 @@ std::vector<Option> config_options(Config& c) {
       make_option("model", "logit_softcap", m.logit_softcap, "logits = c*tanh(z/c)"),
       make_option("model", "rope_base", m.rope_base, "RoPE base"),
       make_option("model", "qk_gain_init", m.qk_gain_init, "initial per-head q gain"),
-      make_option("model", "weight_layout", m.weight_layout,
-                  "matrix storage and names: blocks | cores | banks"),
+      make_option(
+          "model", "weight_layout", m.weight_layout,
+          "matrix storage and names (blocks: baseline/#562, cores: #461/#456, banks: #1406)"),
       make_option("model", "unique_layers", m.unique_layers,
                   "cores layout: weight cores shared round-robin by the layers (0: one per layer)"),
       make_option("model", "recur_layers", m.recur_layers,
                   "layers run once more after the last one, e.g. 4,5 (empty: none)"),
       make_option("model", "init_scheme", m.init_scheme,
-                  "baseline | orthogonal (.proj x 1/sqrt(2L)) | orthogonal_unscaled"),
+                  "weight init (orthogonal: .proj x 1/sqrt(2L); orthogonal_unscaled: #1406)"),
       make_option("model", "smear_gate", m.smear_gate, "blend each embedding with the previous"),
       make_option("model", "bigram_vocab_size", m.bigram_vocab_size, "BigramHash buckets (0: off)"),
       make_option("model", "bigram_dim", m.bigram_dim, "BigramHash table width"),
@@ -122,7 +153,7 @@ std::vector<Option> config_options(Config& c) {
       make_option("model", "value_residual", m.value_residual,
                   "mix layer 0's values into later layers"),
       make_option("model", "value_residual_mode", m.value_residual_mode,
-                  "lambda (#562: l0*v0 + l1*v) | sigmoid (#1406: v + sigmoid(a)*v0)"),
+                  "lambda (#562: l0*v0 + l1*v), sigmoid (#1406: v + sigmoid(a)*v0)"),
       make_option("model", "gated_attention", m.gated_attention, "per-head sigmoid output gates"),
       make_option("model", "leaky_slope", m.leaky_slope,
                   "MLP activation leaky_relu(slope)^2 (0: relu^2)"),
@@ -204,7 +235,7 @@ std::vector<Option> config_options(Config& c) {
                   "count the tail targets L/stride times as the references do"),
 
       make_option("ttt", "ttt_mode", tt.mode,
-                  "score-first TTT: none | sgd (#461) | adamw (#456, #562) | muon (#1406)"),
+                  "score-first TTT: sgd (#461), adamw (#456, #562), muon (#1406)"),
       make_option("ttt", "ttt_lr", tt.lr, "TTT learning rate"),
       make_option("ttt", "ttt_epochs", tt.epochs, "TTT passes over each scored chunk"),
       make_option("ttt", "ttt_momentum", tt.momentum, "sgd momentum"),
@@ -216,7 +247,7 @@ std::vector<Option> config_options(Config& c) {
       make_option("ttt", "ttt_entropy_adapt", tt.entropy_adapt,
                   "muon: epochs 4/3/2 by the chunk's scored entropy"),
       make_option("ttt", "ttt_schedule", tt.schedule,
-                  "TTT lr cosine: chunk (across chunks) | step | constant"),
+                  "TTT lr cosine: across chunks, across steps, or constant"),
       make_option("ttt", "ttt_block_lr_min", tt.block_lr_min,
                   "per-block LR scale from this (block 0) to 1 (last block); 1: off"),
       make_option("ttt", "ttt_proj_lr_mult", tt.proj_lr_mult,
@@ -225,21 +256,21 @@ std::vector<Option> config_options(Config& c) {
       make_option("ttt", "ttt_max_seconds", tt.max_seconds,
                   "stop adapting after this long, scoring continues (0: no cap)"),
       make_option("ttt", "val_adapt", tt.val_adapt,
-                  "NON-COMPLIANT training on the val split before scoring: none | prequant "
-                  "(#1406 dTTT) | postquant (#562)"),
+                  "NON-COMPLIANT training on the val split before scoring: prequant "
+                  "(#1406 dTTT), postquant (#562)"),
       make_option("ttt", "val_adapt_lr", tt.val_adapt_lr, "VAL_ADAPT learning rate"),
       make_option("ttt", "val_adapt_epochs", tt.val_adapt_epochs, "VAL_ADAPT epochs"),
       make_option("ttt", "allow_non_compliant", tt.allow_non_compliant,
                   "allow VAL_ADAPT modes that break the challenge's rules"),
 
       make_option("quant", "quant_format", q.format,
-                  "export scheme: int8 | pr1406 | pr461 | pr456 | pr562"),
-      make_option("quant", "compressor", q.compressor, "zlib | zstd | lzma | auto"),
+                  "export scheme: the baseline's int8 or an entry's"),
+      make_option("quant", "compressor", q.compressor, "artifact compressor (auto: the smallest)"),
       make_option("quant", "compress_level", q.level, "compressor level (0: codec default)"),
       make_option("quant", "allow_oversize", q.allow_oversize,
                   "allow artifacts over 16,000,000 bytes"),
       make_option("quant", "code_storage", q.code_storage,
-                  "int5/int6 codes: int8 (one byte each) | packed (at their width)"),
+                  "int5/int6 codes: int8 (one byte each), packed (at their width)"),
       make_option("quant", "gptq_lite", q.gptq_lite, "pr461/pr456: per-row clip search"),
       make_option("quant", "all_int5", q.all_int5, "pr461/pr456: int5 for attention too"),
       make_option("quant", "prune_frac", q.prune_frac,
@@ -248,19 +279,110 @@ std::vector<Option> config_options(Config& c) {
       make_option("quant", "gptq_calib_batches", q.gptq_calib_batches,
                   "GPTQ calibration: training batches, or generated sequences for selfgen"),
       make_option("quant", "gptq_calib", q.gptq_calib,
-                  "GPTQ calibration inputs: train | selfgen (sampled from the model)"),
+                  "GPTQ calibration inputs: training batches, or sampled from the model"),
       make_option("quant", "target_bytes", q.target_bytes,
                   "selective +-1 pruning budget for the artifact (0: 16,000,000 - code; <0: off)"),
 
-      make_option("runtime", "device", r.device, "cpu | cuda | cuda:N", "PGOLF_DEVICE"),
-      make_option("runtime", "dtype", r.dtype,
-                  "compute dtype: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16", "PGOLF_DTYPE"),
+      make_option("runtime", "device", r.device, "where to compute", "PGOLF_DEVICE"),
+      make_option("runtime", "dtype", r.dtype, "compute dtype (auto: bf16 on CUDA, fp32 on CPU)",
+                  "PGOLF_DTYPE"),
       make_option("runtime", "threads", r.threads, "CPU threads (0: all cores)", "PGOLF_THREADS"),
       make_option("runtime", "run_dir", r.run_dir, "parent folder of run folders", "PGOLF_RUN_DIR"),
       make_option("runtime", "run_id", r.run_id, "run folder name (default: timestamp)", "RUN_ID"),
       make_option("runtime", "quiet", r.quiet, "periodic log lines only, no live progress",
                   "PGOLF_QUIET"),
+
+      make_option("process", "fused_kernels", p.fused_kernels,
+                  "fused CPU kernels for fp32 CPU tensors (0: plain ATen ops)",
+                  "PGOLF_FUSED_KERNELS"),
+      make_option("process", "retain_host_memory", p.retain_host_memory,
+                  "keep freed host memory mapped (0: the C library's defaults)",
+                  "PGOLF_RETAIN_HOST_MEMORY"),
+
+      make_option("tools", "python", x.python, "Python with torch for bench --compare",
+                  "PGOLF_PYTHON"),
+      make_option("tools", "peer_harness", x.peer_harness,
+                  "bench --compare's harness (empty: bench/peer_step.py)", "PGOLF_PEER_HARNESS"),
+      make_option("tools", "fetch_base_url", x.fetch_base_url, "data fetch: the hub's address",
+                  "PGOLF_FETCH_BASE_URL"),
+      make_option("tools", "fetch_repo_id", x.fetch_repo_id, "data fetch: dataset repository",
+                  "MATCHED_FINEWEB_REPO_ID"),
+      make_option("tools", "fetch_remote_root", x.fetch_remote_root,
+                  "data fetch: export folder in the repository",
+                  "MATCHED_FINEWEB_REMOTE_ROOT_PREFIX"),
   };
+}
+
+const std::vector<ExternalVariable>& external_variables() {
+  static const std::vector<ExternalVariable> variables = {
+      {"RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT",
+       "torchrun's description of this process in a multi-process run (dist/process_group.h); "
+       "`--nproc N` sets them, and LOCAL_WORLD_SIZE, for each rank it starts"},
+      {"GLOO_SOCKET_IFNAME", "network interfaces Gloo binds to (comma-separated), as in PyTorch"},
+      {"PATH", "where a child process's program is looked up (dist/process.h)"},
+      {"OMP_NUM_THREADS, MKL_NUM_THREADS",
+       "read by OpenMP and MKL themselves; `pgolf doctor` shows them"},
+      {"PGOLF_FAULT_CHECKPOINT_WRITE",
+       "test seam: N makes the N-th checkpoint write die with SIGKILL half-way (the crash test)"},
+  };
+  return variables;
+}
+
+namespace {
+
+// A Markdown table cell: a '|' in the text would end it.
+std::string cell(std::string text) {
+  for (size_t at = text.find('|'); at != std::string::npos; at = text.find('|', at + 2)) {
+    text.insert(at, "\\");
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string options_reference() {
+  Config defaults;
+  std::vector<std::pair<std::string, Config>> presets;
+  for (const auto& name : preset_names()) presets.emplace_back(name, preset(name));
+  std::string out =
+      "# Configuration reference\n\n"
+      "Generated from the option table (`src/config/options.cpp`) by `pgolf config --reference`;\n"
+      "a test fails when this file is stale. Values come from, in increasing precedence: the\n"
+      "preset (`--preset`), the environment variable, the flag. `pgolf config --preset NAME`\n"
+      "prints the resolved configuration; every run saves it as `config.json`.\n";
+  std::string group;
+  const auto table = config_options(defaults);
+  for (size_t i = 0; i < table.size(); ++i) {
+    const Option& opt = table[i];
+    if (opt.group != group) {
+      group = opt.group;
+      out += fmt::format(
+          "\n## {}\n\n| env | flag | values | default | presets | meaning |\n"
+          "|---|---|---|---|---|---|\n",
+          group);
+    }
+    std::string differs;
+    for (auto& [name, config] : presets) {
+      const std::string value = config_options(config)[i].get();
+      if (value != opt.get())
+        differs += fmt::format("{}{}: `{}`", differs.empty() ? "" : "; ", name, value);
+    }
+    const std::string shown = opt.get().empty() ? "" : "`" + opt.get() + "`";
+    out += fmt::format("| {} | `{}` | {} | {} | {} | {} |\n", opt.env, opt.flag(), cell(opt.values),
+                       cell(shown), cell(differs), cell(opt.help));
+  }
+  out += "\n## Read but not configured\n\n| variable | meaning |\n|---|---|\n";
+  for (const ExternalVariable& v : external_variables()) {
+    out += fmt::format("| {} | {} |\n", v.name, v.meaning);
+  }
+  return out;
+}
+
+Config config_from_environment() {
+  Config config;
+  apply_environment(config);
+  config.validate();
+  return config;
 }
 
 void apply_environment(Config& config) {
@@ -281,8 +403,11 @@ ConfigFlags::ConfigFlags(CLI::App& app, std::string default_preset)
     keys_.push_back(table[i].key);
     envs_.push_back(table[i].env);
     flags_.push_back(table[i].flag());
-    app.add_option(table[i].flag(), raw_[i], table[i].help + " [env " + table[i].env + "]")
-        ->group("Config (" + table[i].group + ")");
+    const std::string help = table[i].help + " [env " + table[i].env + "]";
+    // A switch alone means 1 (`--quiet`); `--quiet=0` still turns it off.
+    CLI::Option* option = table[i].is_switch ? app.add_flag(table[i].flag(), raw_[i], help)
+                                             : app.add_option(table[i].flag(), raw_[i], help);
+    option->group("Config (" + table[i].group + ")");
   }
 }
 

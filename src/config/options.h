@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ struct Option {
   std::string key;    // snake_case field name; also the JSON key
   std::string env;    // environment variable
   std::string help;
+  std::string values;      // what it takes: "integer", "0 | 1", "blocks | cores | banks", ...
+  bool is_switch = false;  // a bool: the flag alone means 1
   std::function<void(const std::string&)> set;  // parses and assigns; throws pgolf::Error
   std::function<std::string()> get;             // current value as text
 
@@ -29,6 +32,21 @@ struct Option {
 
 // The table, bound to the fields of `config`.
 std::vector<Option> config_options(Config& config);
+
+// The variables pgolf reads that are not config fields: set by a launcher,
+// read by a library, or a test seam. Every getenv in src/ names a table row or
+// one of these (tests/config/test_options.cpp checks).
+struct ExternalVariable {
+  const char* name;
+  const char* meaning;
+};
+const std::vector<ExternalVariable>& external_variables();
+
+// docs/configuration.md: every row of the table (environment name, flag,
+// values, each preset's value where it differs from the baseline's) and the
+// external variables, as Markdown. `pgolf config --reference` prints it; a
+// test fails when the file is stale.
+std::string options_reference();
 
 // Applies every environment variable of the table that is set.
 void apply_environment(Config& config);

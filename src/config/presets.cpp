@@ -50,7 +50,7 @@ Config cpu() {
 Config entry_common() {
   Config c = baseline();
   c.model.mlp_mult = 3;
-  c.model.init_scheme = "orthogonal";
+  c.model.init_scheme = InitScheme::kOrthogonal;
   c.model.smear_gate = true;
   c.model.bigram_dim = 128;
   c.train.train_batch_tokens = 786'432;
@@ -67,8 +67,38 @@ Config entry_common() {
   c.train.swa_enabled = true;
   c.train.swa_every = 50;
   c.train.late_qat = true;
-  c.quant.compressor = "zstd";
+  c.quant.compressor = Compressor::kZstd;
   c.quant.prune_frac = 0.03;  // #461/#456/#562 (§3.8); #1406 sets 0
+  return c;
+}
+
+// The 11-layer stack #1406 and #461 share: partial RoPE 16/64 with the
+// scripts' NTK base, LN scale, XSA on the last four, VE128 on layers 9-10.
+void eleven_layer_stack(Config& c) {
+  c.model.num_layers = 11;
+  c.model.rope_dims = 16;
+  c.model.rope_ntk_ref_len = 1024;
+  c.model.ln_scale = true;
+  c.model.xsa_last_n = 4;
+  c.model.ve_enabled = true;
+  c.model.ve_dim = 128;
+  c.model.ve_layers = "9,10";
+}
+
+// What #461 and #456 share: one weight core per layer slot (10 cores), the
+// iteration-based schedule without a wall-clock cap, and their recipe.
+Config cores_entry() {
+  Config c = entry_common();
+  c.model.weight_layout = WeightLayout::kCores;
+  c.model.unique_layers = 10;
+  c.train.seed = 42;
+  c.train.iterations = 5200;
+  c.train.warmdown_iters = 3000;
+  c.train.max_wallclock_seconds = 0;
+  c.train.adam_wd = 0.01;
+  c.train.swa_start_frac = 0.2;
+  c.train.qat_threshold = 0.1;
+  c.eval.eval_batch_seqs = 64;
   return c;
 }
 
@@ -80,19 +110,12 @@ Config entry_common() {
 Config pr1406() {
   Config c = entry_common();
   c.preset = "pr1406";
-  c.model.num_layers = 11;
-  c.model.weight_layout = "banks";
+  eleven_layer_stack(c);
+  c.model.weight_layout = WeightLayout::kBanks;
   c.model.recur_layers = "4,5";
-  c.model.init_scheme = "orthogonal_unscaled";
+  c.model.init_scheme = InitScheme::kOrthogonalUnscaled;
   c.model.qk_gain_init = 5.0;
   c.model.bigram_vocab_size = 1536;
-  c.model.rope_dims = 16;
-  c.model.rope_ntk_ref_len = 1024;
-  c.model.ln_scale = true;
-  c.model.xsa_last_n = 4;
-  c.model.ve_enabled = true;
-  c.model.ve_dim = 128;
-  c.model.ve_layers = "9,10";
   c.model.leaky_slope = 0.5;
   c.train.seed = 1337;
   c.train.iterations = 9000;
@@ -110,19 +133,19 @@ Config pr1406() {
   c.train.qat_threshold = 0.15;
   // Export (§6.1): unbank, Hessians from 256 training batches after the
   // loop, full GPTQ int6, selective ±1 pruning against the cap, lzma 9.
-  c.quant.format = "pr1406";
+  c.quant.format = SchemeId::kPr1406;
   c.quant.prune_frac = 0;
   c.quant.gptq = true;
-  c.quant.gptq_calib = "train";
+  c.quant.gptq_calib = CalibrationSource::kTrain;
   c.quant.gptq_calib_batches = 256;
-  c.quant.compressor = "lzma";
+  c.quant.compressor = Compressor::kLzma;
   // Evaluation: sliding windows, stride 64, 32 per batch. Its final file's
   // dTTT trains on the whole validation split before scoring (§5.6):
   // VAL_ADAPT=prequant with ALLOW_NON_COMPLIANT=1 reproduces it. The legal
   // TTT of its 03-28 commit (§5.4) is the preset's: Newton-Schulz updates,
   // entropy-adaptive epochs, cosine across chunks.
   c.eval.eval_batch_seqs = 32;
-  c.ttt.mode = "muon";
+  c.ttt.mode = TttMode::kMuon;
   c.ttt.lr = 0.002;
   c.ttt.epochs = 3;
   c.ttt.ns_steps = 3;
@@ -138,31 +161,14 @@ Config pr1406() {
 // NTK, LN scale, XSA on cores 6-9, BigramHash 2048, VE128 on layers 9-10,
 // ReLU^2; iteration-based schedule (no wall-clock cap). 24,634,452 parameters.
 Config pr461() {
-  Config c = entry_common();
+  Config c = cores_entry();
   c.preset = "pr461";
-  c.model.num_layers = 11;
-  c.model.weight_layout = "cores";
-  c.model.unique_layers = 10;
+  eleven_layer_stack(c);
   c.model.bigram_vocab_size = 2048;
-  c.model.rope_dims = 16;
-  c.model.rope_ntk_ref_len = 1024;
-  c.model.ln_scale = true;
-  c.model.xsa_last_n = 4;
-  c.model.ve_enabled = true;
-  c.model.ve_dim = 128;
-  c.model.ve_layers = "9,10";
-  c.train.seed = 42;
-  c.train.iterations = 5200;
-  c.train.warmdown_iters = 3000;
-  c.train.max_wallclock_seconds = 0;
-  c.train.adam_wd = 0.01;
-  c.train.swa_start_frac = 0.2;
-  c.train.qat_threshold = 0.1;
-  c.quant.format = "pr461";  // int5 MLP, int6 attention + bigram, row max
+  c.quant.format = SchemeId::kPr461;  // int5 MLP, int6 attention + bigram, row max
   // Score-first TTT (§5.2): SGD momentum 0.9, 3 epochs per chunk, blocks 0-1
   // (and so cores 0-1) frozen; scoring batch 64 windows.
-  c.eval.eval_batch_seqs = 64;
-  c.ttt.mode = "sgd";
+  c.ttt.mode = TttMode::kSgd;
   c.ttt.lr = 0.002;
   c.ttt.epochs = 3;
   c.ttt.momentum = 0.9;
@@ -175,26 +181,16 @@ Config pr461() {
 // layout with one core per layer (recurrence infrastructure inactive), full
 // RoPE, XSA on layers 7-9, BigramHash 10240, ReLU^2. 25,517,137 parameters.
 Config pr456() {
-  Config c = entry_common();
+  Config c = cores_entry();
   c.preset = "pr456";
   c.model.num_layers = 10;
-  c.model.weight_layout = "cores";
-  c.model.unique_layers = 10;
   c.model.bigram_vocab_size = 10240;
   c.model.xsa_last_n = 3;
-  c.train.seed = 42;
-  c.train.iterations = 5200;
-  c.train.warmdown_iters = 3000;
-  c.train.max_wallclock_seconds = 0;
-  c.train.adam_wd = 0.01;
-  c.train.swa_start_frac = 0.2;
-  c.train.qat_threshold = 0.1;
-  c.quant.format = "pr456";
+  c.quant.format = SchemeId::kPr456;
   // Score-first TTT (§5.3): one AdamW step per chunk, cosine across chunks;
   // stride 128, scoring batch 64 windows.
   c.eval.eval_stride = 128;
-  c.eval.eval_batch_seqs = 64;
-  c.ttt.mode = "adamw";
+  c.ttt.mode = TttMode::kAdamW;
   c.ttt.lr = 5e-4;
   c.ttt.epochs = 1;
   c.ttt.batch_seqs = 16;
@@ -217,7 +213,7 @@ Config pr562() {
   c.model.ln_scale = true;
   c.model.xsa_last_n = 4;
   c.model.value_residual = true;
-  c.model.value_residual_mode = "lambda";
+  c.model.value_residual_mode = ValueResidualMode::kLambda;
   c.model.gated_attention = true;
   c.model.leaky_slope = 0.5;
   c.train.seed = 42;
@@ -229,18 +225,18 @@ Config pr562() {
   c.train.tied_embed_lr = 0.03;
   c.train.adam_wd = 0.04;  // its WEIGHT_DECAY
   c.train.swa_start_frac = 0.4;
-  c.train.qat_threshold = 0.5;  // the run's value (code default 0.1)
-  c.quant.format = "pr562";     // int5/int6 with the per-row clip search, no GPTQ
+  c.train.qat_threshold = 0.5;        // the run's value (code default 0.1)
+  c.quant.format = SchemeId::kPr562;  // int5/int6 with the per-row clip search, no GPTQ
   // Its TTT fine-tunes on the whole validation split for 22 epochs before
   // scoring (§5.7): VAL_ADAPT=postquant with ALLOW_NON_COMPLIANT=1. The
   // preset's TTT applies its optimiser settings score-first instead: AdamW,
   // per-step cosine, proj x3 / fc x0.5 groups, 32 sequences, clip 1.0 (the
   // epochs per chunk are ours: #461's 3).
   c.eval.eval_batch_seqs = 32;
-  c.ttt.mode = "adamw";
+  c.ttt.mode = TttMode::kAdamW;
   c.ttt.lr = 5e-4;
   c.ttt.epochs = 3;
-  c.ttt.schedule = "step";
+  c.ttt.schedule = TttSchedule::kStep;
   c.ttt.proj_lr_mult = 3.0;
   c.ttt.fc_lr_mult = 0.5;
   c.ttt.batch_seqs = 32;
@@ -255,27 +251,11 @@ Config pr562() {
 // the last two, everything else as #1406.
 Config pr1406_cpu() {
   Config c = pr1406();
-  const Config small = cpu();
+  c = at_scale_of(c, cpu());
   c.preset = "pr1406-cpu";
-  c.model.num_layers = 6;
-  c.model.model_dim = 256;
-  c.model.num_heads = 4;
-  c.model.num_kv_heads = 2;
   c.model.recur_layers = "2,3";
   c.model.ve_layers = "4,5";
   c.model.xsa_last_n = 2;
-  c.train.train_seq_len = small.train.train_seq_len;
-  c.train.train_batch_tokens = small.train.train_batch_tokens;
-  c.train.grad_accum_steps = small.train.grad_accum_steps;
-  c.train.iterations = small.train.iterations;
-  c.train.max_wallclock_seconds = small.train.max_wallclock_seconds;
-  c.train.warmdown_iters = small.train.warmdown_iters;
-  c.train.warmup_steps = 0;
-  c.train.muon_momentum_warmup_steps = small.train.muon_momentum_warmup_steps;
-  c.train.muon_ns_bf16 = false;
-  c.train.val_loss_every = 0;
-  c.train.train_log_every = small.train.train_log_every;
-  c.eval.val_batch_size = small.eval.val_batch_size;
   c.quant.gptq_calib_batches = 64;  // 64 x 4,096 tokens: about a minute on 2 cores
   // #1406's EMA (0.997) averages over ~330 steps, 5 % of its ~7,000-step run;
   // a 10-minute CPU run has 200-350 steps, where 0.997 would export a model
@@ -296,6 +276,27 @@ constexpr Named kPresets[] = {{"baseline", baseline},    {"cpu", cpu},     {"pr1
                               {"pr1406-cpu", pr1406_cpu}};
 
 }  // namespace
+
+Config at_scale_of(Config entry, const Config& scale) {
+  entry.model.num_layers = scale.model.num_layers;
+  entry.model.model_dim = scale.model.model_dim;
+  entry.model.num_heads = scale.model.num_heads;
+  entry.model.num_kv_heads = scale.model.num_kv_heads;
+  const TrainConfig& t = scale.train;
+  entry.train.train_seq_len = t.train_seq_len;
+  entry.train.train_batch_tokens = t.train_batch_tokens;
+  entry.train.grad_accum_steps = t.grad_accum_steps;
+  entry.train.iterations = t.iterations;
+  entry.train.max_wallclock_seconds = t.max_wallclock_seconds;
+  entry.train.warmdown_iters = t.warmdown_iters;
+  entry.train.warmup_steps = t.warmup_steps;
+  entry.train.muon_momentum_warmup_steps = t.muon_momentum_warmup_steps;
+  entry.train.muon_ns_bf16 = t.muon_ns_bf16;
+  entry.train.val_loss_every = t.val_loss_every;
+  entry.train.train_log_every = t.train_log_every;
+  entry.eval.val_batch_size = scale.eval.val_batch_size;
+  return entry;
+}
 
 Config preset(const std::string& name) {
   for (const Named& p : kPresets) {

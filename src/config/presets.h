@@ -13,4 +13,11 @@ namespace pgolf {
 Config preset(const std::string& name);
 std::vector<std::string> preset_names();
 
+// `entry`'s techniques and recipe at `scale`'s size: its width, depth and
+// heads, sequence length, batch, schedule (steps, wall clock, warm-down,
+// warm-ups), Newton-Schulz precision, logging and validation batch. The
+// `-cpu` presets are entries at the `cpu` preset's scale; tests shrink
+// entries the same way.
+Config at_scale_of(Config entry, const Config& scale);
+
 }  // namespace pgolf

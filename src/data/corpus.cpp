@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/progress.h"
 #include "data/tokenizer.h"

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace pgolf {
 namespace {
@@ -18,11 +19,6 @@ namespace {
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";
 
 // "[2, 3]". (Not fmt::join: the fmt headers LibTorch ships may not match the fmt library.)
-std::string shape_string(const torch::Tensor& t) {
-  std::string out = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) out += (d > 0 ? ", " : "") + std::to_string(t.size(d));
-  return out + "]";
-}
 
 }  // namespace
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/progress.h"
-#include "train/distributed.h"
+#include "dist/process_group.h"
 
 namespace pgolf {
 namespace {
@@ -48,11 +48,6 @@ std::string final_eval_prefix(const std::string& roundtrip_name) {
   return roundtrip_name;
 }
 
-std::vector<std::string> non_compliant_reasons(const Config& config) {
-  if (config.ttt.val_adapt == "none") return {};
-  return {non_compliant_reason(config.ttt.val_adapt)};
-}
-
 nlohmann::json FinalEvalResult::to_json() const {
   nlohmann::json j = nlohmann::json::object();
   if (adapt) j["val_adapt"] = adapt->to_json();
@@ -81,12 +76,11 @@ FinalEvalResult run_final_evaluation(GPT& model, const torch::Tensor& stream, co
   const int64_t window_len = ec.resolved_seq_len(train_len);
   std::string suffix;
 
-  if (config.ttt.val_adapt == "postquant") {
+  if (config.ttt.val_adapt == ValAdapt::kPostquant) {
     out.adapt = adapt_on_validation(model, stream, config.ttt, train_len, options.group, print);
-    out.non_compliant.push_back(non_compliant_reason("postquant"));
-    suffix = " NON_COMPLIANT";
-  } else if (config.ttt.val_adapt == "prequant") {
-    out.non_compliant.push_back(non_compliant_reason("prequant"));
+  }
+  if (config.ttt.val_adapt != ValAdapt::kNone) {
+    out.non_compliant.push_back(non_compliant_reason(config.ttt.val_adapt));
     suffix = " NON_COMPLIANT";
   }
 

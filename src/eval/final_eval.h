@@ -53,8 +53,4 @@ FinalEvalResult run_final_evaluation(GPT& model, const torch::Tensor& stream, co
 // final_int6_roundtrip -> final_int6.
 std::string final_eval_prefix(const std::string& roundtrip_name);
 
-// The ALLOW_NON_COMPLIANT reasons `config` implies (VAL_ADAPT), for the
-// artifact and the report.
-std::vector<std::string> non_compliant_reasons(const Config& config);
-
 }  // namespace pgolf

@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "common/error.h"
-#include "train/distributed.h"
+#include "dist/process_group.h"
 
 namespace pgolf {
 namespace {

@@ -9,11 +9,11 @@
 #include <span>
 
 #include "common/error.h"
+#include "dist/process_group.h"
 #include "eval/sliding.h"
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
 #include "eval/windows.h"
-#include "train/distributed.h"
 
 namespace pgolf {
 namespace {
@@ -73,8 +73,8 @@ class ScoreFirstTtt {
     print(fmt::format(
         "ttt_sliding:start chunks={} chunk_tokens={} total_windows={} stride={} mode={} lr={} "
         "epochs={}{}",
-        chunks_, cfg_.chunk_tokens, result_.windows, opt_.stride, cfg_.mode, cfg_.lr, cfg_.epochs,
-        cfg_.entropy_adapt ? " entropy_adapt=1" : ""));
+        chunks_, cfg_.chunk_tokens, result_.windows, opt_.stride, name_of(cfg_.mode), cfg_.lr,
+        cfg_.epochs, cfg_.entropy_adapt ? " entropy_adapt=1" : ""));
     print(
         fmt::format("ttt_sliding:params unfrozen={} frozen={}", result_.trainable, result_.frozen));
     for (int64_t c = 0; c < chunks_; ++c) {
@@ -254,10 +254,10 @@ int64_t entropy_adapted_epochs(double entropy, int64_t base) {
 double ttt_learning_rate(const TttConfig& ttt, int64_t c, int64_t chunks, int64_t step,
                          int64_t steps) {
   const double pi = std::numbers::pi;
-  if (ttt.schedule == "chunk") {
+  if (ttt.schedule == TttSchedule::kChunk) {
     return ttt.lr * 0.5 * (1 + std::cos(pi * c / std::max<int64_t>(chunks - 1, 1)));
   }
-  if (ttt.schedule == "step") {
+  if (ttt.schedule == TttSchedule::kStep) {
     return ttt.lr * 0.5 * (1 + std::cos(pi * step / std::max<int64_t>(steps, 1)));
   }
   return ttt.lr;

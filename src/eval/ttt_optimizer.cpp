@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
-#include "train/muon.h"
+#include "optim/muon.h"
 
 namespace pgolf {
 
@@ -13,8 +13,7 @@ TttOptimizer::TttOptimizer(std::vector<TrainableParam> params, TttUpdateOptions 
       first_(params_.size()),
       second_(params_.size()),
       steps_(params_.size(), 0) {
-  PGOLF_CHECK(options_.rule == "sgd" || options_.rule == "adamw" || options_.rule == "muon",
-              "TTT update rule '{}' must be sgd, adamw or muon", options_.rule);
+  PGOLF_CHECK(options_.rule != TttMode::kNone, "TTT update rule: none is not a rule");
 }
 
 std::vector<torch::Tensor> TttOptimizer::tensors() const {
@@ -42,14 +41,14 @@ void TttOptimizer::step(double lr) {
       return scale.defined() ? update * scale : update;
     };
     ++steps_[i];
-    if (options_.rule == "sgd") {
+    if (options_.rule == TttMode::kSgd) {
       if (!first_[i].defined()) {
         first_[i] = g.detach().clone();
       } else {
         first_[i].mul_(options_.momentum).add_(g);
       }
       p.sub_(scaled(first_[i]), lr);
-    } else if (options_.rule == "adamw") {
+    } else if (options_.rule == TttMode::kAdamW) {
       if (!first_[i].defined()) {
         first_[i] = torch::zeros_like(p);
         second_[i] = torch::zeros_like(p);

@@ -19,12 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "config/enums.h"
 #include "eval/ttt_params.h"
 
 namespace pgolf {
 
 struct TttUpdateOptions {
-  std::string rule = "sgd";  // sgd | adamw | muon
+  TttMode rule = TttMode::kSgd;  // sgd | adamw | muon
   double momentum = 0.9;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   int64_t ns_steps = 3;

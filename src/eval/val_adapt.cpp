@@ -8,10 +8,10 @@
 #include <numbers>
 
 #include "common/error.h"
+#include "dist/process_group.h"
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
 #include "eval/windows.h"
-#include "train/distributed.h"
 
 namespace pgolf {
 namespace {
@@ -21,9 +21,9 @@ constexpr double kGradClip = 1.0;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-ParamSelection selection_for(const std::string& mode, const TttConfig& ttt) {
+ParamSelection selection_for(ValAdapt mode, const TttConfig& ttt) {
   ParamSelection s;
-  if (mode == "prequant") {
+  if (mode == ValAdapt::kPrequant) {
     s.block_lr_min = 0.3;
     s.scale_bank_slices = false;  // #1406: the banks stay at the full LR (§5.6)
   } else {
@@ -53,7 +53,7 @@ void set_epoch_scales(std::vector<TrainableParam>& params, const std::vector<tor
 }  // namespace
 
 nlohmann::json ValAdaptResult::to_json() const {
-  return {{"mode", mode},
+  return {{"mode", name_of(mode)},
           {"epochs", epochs},
           {"steps", steps},
           {"seconds", seconds},
@@ -62,12 +62,12 @@ nlohmann::json ValAdaptResult::to_json() const {
           {"legality", legality.to_json()}};
 }
 
-std::string non_compliant_reason(const std::string& mode) {
-  if (mode == "prequant") {
+std::string non_compliant_reason(ValAdapt mode) {
+  if (mode == ValAdapt::kPrequant) {
     return "VAL_ADAPT=prequant (#1406 dTTT) trains on every validation token for several "
            "epochs before any of them is scored";
   }
-  if (mode == "postquant") {
+  if (mode == ValAdapt::kPostquant) {
     return "VAL_ADAPT=postquant (#562) fine-tunes on the whole validation split before "
            "scoring it";
   }
@@ -77,8 +77,8 @@ std::string non_compliant_reason(const std::string& mode) {
 ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, const TttConfig& ttt,
                                    int64_t L, ProcessGroup* group,
                                    const std::function<void(const std::string&)>& print) {
-  const std::string& mode = ttt.val_adapt;
-  PGOLF_CHECK(mode == "prequant" || mode == "postquant", "VAL_ADAPT='{}' is not a mode", mode);
+  const ValAdapt mode = ttt.val_adapt;
+  PGOLF_CHECK(mode != ValAdapt::kNone, "VAL_ADAPT=none: nothing to adapt");
   PGOLF_CHECK(ttt.allow_non_compliant, "{}; it needs ALLOW_NON_COMPLIANT=1",
               non_compliant_reason(mode));
   const auto start = std::chrono::steady_clock::now();
@@ -96,12 +96,12 @@ ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, cons
 
   TrainableSet trainable = select_trainable(model, selection_for(mode, ttt));
   TttUpdateOptions update;
-  update.rule = "adamw";
+  update.rule = TttMode::kAdamW;
   TttOptimizer optimizer(trainable.params, update);
   std::vector<torch::Tensor> base_scale;
   for (const auto& p : optimizer.params()) base_scale.push_back(p.lr_scale);
   LegalityAudit audit(tokens.numel(), tokens.numel());
-  const std::string tag = mode == "prequant" ? "dttt" : "ttt";
+  const std::string tag = mode == ValAdapt::kPrequant ? "dttt" : "ttt";
   say(fmt::format("WARNING: NON-COMPLIANT: {}", non_compliant_reason(mode)));
   say(fmt::format("{}:start lr={} epochs={} sequences={} params={}", tag, ttt.val_adapt_lr, epochs,
                   n_seq, trainable.trainable_count));
@@ -111,7 +111,7 @@ ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, cons
   result.epochs = epochs;
   model->train();
   for (int64_t e = 0; e < epochs; ++e) {
-    if (mode == "prequant") {
+    if (mode == ValAdapt::kPrequant) {
       set_epoch_scales(optimizer.mutable_params(), base_scale, e, epochs);
     }
     double loss_sum = 0, tokens_seen = 0;  // this rank's sum of loss x tokens, tokens
@@ -140,7 +140,7 @@ ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, cons
       }
       torch::nn::utils::clip_grad_norm_(params, kGradClip);
       const double lr =
-          mode == "prequant"
+          mode == ValAdapt::kPrequant
               ? ttt.val_adapt_lr
               : ttt.val_adapt_lr * 0.5 *
                     (1 + std::cos(std::numbers::pi * result.steps / static_cast<double>(total)));

@@ -31,7 +31,7 @@ namespace pgolf {
 class ProcessGroup;
 
 struct ValAdaptResult {
-  std::string mode;
+  ValAdapt mode = ValAdapt::kNone;
   int64_t epochs = 0;
   int64_t steps = 0;
   double seconds = 0;
@@ -42,7 +42,7 @@ struct ValAdaptResult {
 };
 
 // Why `mode` (prequant | postquant) is non-compliant, for logs and reports.
-std::string non_compliant_reason(const std::string& mode);
+std::string non_compliant_reason(ValAdapt mode);
 
 ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, const TttConfig& ttt,
                                    int64_t train_seq_len, ProcessGroup* group,

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "data/shard.h"
-#include "train/distributed.h"
+#include "dist/process_group.h"
 
 namespace pgolf {
 

@@ -1,19 +1,12 @@
 #include "kernels/fused.h"
 
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 
 namespace pgolf::kernels {
 namespace {
 
-bool enabled_from_environment() {
-  const char* value = std::getenv("PGOLF_FUSED_KERNELS");
-  return value == nullptr || std::strcmp(value, "0") != 0;
-}
-
 std::atomic<bool>& enabled_flag() {
-  static std::atomic<bool> flag{enabled_from_environment()};
+  static std::atomic<bool> flag{true};
   return flag;
 }
 

@@ -20,7 +20,8 @@
 
 namespace pgolf::kernels {
 
-// PGOLF_FUSED_KERNELS (default 1); the setter is for tests and benchmarks.
+// On by default; a run sets it from PGOLF_FUSED_KERNELS (the option table,
+// applied by pipeline/run_context.h), tests and benchmarks directly.
 bool fused_enabled();
 void set_fused_enabled(bool enabled);
 

@@ -25,7 +25,7 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config, bool
       num_kv_heads_(config.num_kv_heads),
       head_dim_(config.head_dim()),
       use_xsa_(use_xsa),
-      vr_mode_(config.value_residual ? config.value_residual_mode : ""),
+      vr_mode_(config.value_residual ? std::optional(config.value_residual_mode) : std::nullopt),
       rotary_(config.effective_rope_dims(), config.rope_base, config.rope_ntk_ref_len) {
   const int64_t D = config.model_dim;
   // Construction order = the reference's RNG draws (matrices, then the gate);
@@ -37,8 +37,10 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config, bool
     proj = register_module("proj", CastedLinear(D, D, /*zero_init=*/true));
   }
   q_gain = register_parameter("q_gain", torch::full({num_heads_}, config.qk_gain_init));
-  if (vr_mode_ == "sigmoid") vrl_alpha = register_parameter("vrl_alpha", torch::zeros({1}));
-  if (vr_mode_ == "lambda") vr_lambda = register_parameter("vr_lambda", torch::full({2}, 0.5));
+  if (vr_mode_ == ValueResidualMode::kSigmoid)
+    vrl_alpha = register_parameter("vrl_alpha", torch::zeros({1}));
+  if (vr_mode_ == ValueResidualMode::kLambda)
+    vr_lambda = register_parameter("vr_lambda", torch::full({2}, 0.5));
   if (config.gated_attention) {
     attn_gate = register_module(
         "attn_gate", torch::nn::Linear(torch::nn::LinearOptions(D, num_heads_).bias(true)));
@@ -50,11 +52,11 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config, bool
 
 torch::Tensor CausalSelfAttentionImpl::mix_value_residual(const torch::Tensor& v,
                                                           torch::Tensor& v0) {
-  if (vr_mode_.empty()) return v;
+  if (!vr_mode_) return v;
   const bool first = !v0.defined();
   const auto raw = v;
   torch::Tensor mixed = v;
-  if (vr_mode_ == "lambda") {
+  if (vr_mode_ == ValueResidualMode::kLambda) {
     // #562: layer 0 scales by (l0 + l1) (identity at init); later layers
     // blend l0 * v0 + l1 * v.
     auto lam = vr_lambda.to(v.scalar_type());

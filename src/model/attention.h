@@ -12,6 +12,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <optional>
+
 #include "config/config.h"
 #include "model/layers.h"
 #include "model/rotary.h"
@@ -59,7 +61,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   torch::Tensor mix_value_residual(const torch::Tensor& v, torch::Tensor& v0);
   int64_t num_heads_, num_kv_heads_, head_dim_;
   bool use_xsa_;
-  std::string vr_mode_;
+  std::optional<ValueResidualMode> vr_mode_;  // nullopt: no value residual
   Rotary rotary_;
 };
 TORCH_MODULE(CausalSelfAttention);

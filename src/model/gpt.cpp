@@ -18,8 +18,8 @@ namespace pgolf {
 GPTImpl::GPTImpl(const ModelConfig& config) : config_(config), ve_layers_(config.ve_layer_list()) {
   config.validate();
   const int64_t D = config.model_dim, L = config.num_layers;
-  const bool banks = config.weight_layout == "banks";
-  const bool shared_cores = config.weight_layout == "cores";
+  const bool banks = config.weight_layout == WeightLayout::kBanks;
+  const bool shared_cores = config.weight_layout == WeightLayout::kCores;
   // Construction order = the reference's, so a seeded CPU generator draws the
   // same initial weights; own parameters come first in the state dict anyway.
   skip_weights = register_parameter("skip_weights", torch::ones({config.num_skip_weights(), D}));
@@ -89,7 +89,7 @@ void GPTImpl::init_weights() {
   torch::NoGradGuard no_grad;
   SingleThreaded single_threaded;
   if (config_.tie_embeddings) tok_emb->weight.normal_(0.0, config_.tied_embed_init_std);
-  if (config_.init_scheme == "baseline") {
+  if (config_.init_scheme == InitScheme::kBaseline) {
     for (auto& module : modules(/*include_self=*/false)) {
       if (auto* linear = module->as<CastedLinearImpl>(); linear && linear->zero_init) {
         linear->weight.zero_();
@@ -110,7 +110,7 @@ void GPTImpl::init_weights() {
       mlp_down_bank[i].zero_();
     }
   }
-  init_orthogonal_linears(/*scale_proj=*/config_.init_scheme == "orthogonal");
+  init_orthogonal_linears(/*scale_proj=*/config_.init_scheme == InitScheme::kOrthogonal);
 }
 
 // Every script's main() casts the fresh model to bf16 and its fp32 tensors

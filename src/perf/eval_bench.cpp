@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "eval/sliding.h"
 #include "model/flops.h"
+#include "pipeline/run_context.h"
 
 namespace pgolf {
 namespace {
@@ -25,10 +26,7 @@ EvalBench::EvalBench(const Config& config, int64_t batch_seqs, int64_t stride, t
   const int64_t L = config.train.train_seq_len;
   PGOLF_CHECK(batch_seqs > 0 && stride > 0 && stride <= L,
               "--eval-batch-seqs must be positive and 0 < --eval-stride <= TRAIN_SEQ_LEN ({})", L);
-  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  model_ = GPT(config.model);
-  model_->to(device);
-  model_->set_compute_dtype(parse_compute_dtype(config.runtime.dtype, device));
+  model_ = init_model(config, device);
   stream_ = torch::randint(config.model.vocab_size, {batch_seqs * stride + L + 1},
                            torch::TensorOptions().dtype(torch::kLong));
   for (int64_t i = 0; i < batch_seqs; ++i) {

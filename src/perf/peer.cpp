@@ -9,9 +9,9 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "common/subprocess.h"
 #include "config/options.h"
 #include "config/presets.h"
+#include "dist/process.h"
 
 namespace pgolf {
 namespace {
@@ -65,15 +65,10 @@ std::string tail_of(const std::filesystem::path& path, size_t max_chars) {
 
 }  // namespace
 
-std::string find_python() {
-  const char* env = std::getenv("PGOLF_PYTHON");
-  return env && *env ? env : "python3";
-}
-
-std::filesystem::path find_peer_harness() {
+std::filesystem::path find_peer_harness(const ToolsConfig& tools) {
   std::vector<std::filesystem::path> candidates;
-  if (const char* env = std::getenv("PGOLF_PEER_HARNESS"); env && *env) {
-    candidates.emplace_back(env);
+  if (!tools.peer_harness.empty()) {
+    candidates.emplace_back(tools.peer_harness);
   } else {
     candidates.push_back(executable_dir() / ".." / "bench" / "peer_step.py");
     candidates.emplace_back("bench/peer_step.py");
@@ -87,7 +82,8 @@ std::filesystem::path find_peer_harness() {
 
 std::string peer_entry_for(const Config& config) {
   // The weight banks are #1406's alone; everything else is measured against the baseline.
-  const PeerEntry& peer = config.model.weight_layout == "banks" ? kPr1406Peer : kBaselinePeer;
+  const PeerEntry& peer =
+      config.model.weight_layout == WeightLayout::kBanks ? kPr1406Peer : kBaselinePeer;
   Config c = config;
   Config reference = preset(peer.preset);
   const auto mine = config_options(c);
@@ -112,7 +108,7 @@ std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens
       "--entry", peer_entry_for(config), "--seq-len", std::to_string(config.train.train_seq_len),
       "--batch-tokens", std::to_string(batch_tokens), "--dtype",
       // the peer runs on the CPU, where auto means fp32
-      config.runtime.dtype == "bf16" ? "bf16" : "fp32", "--ns-dtype",
+      config.runtime.dtype == ComputeDtype::kBf16 ? "bf16" : "fp32", "--ns-dtype",
       config.train.muon_ns_bf16 ? "bf16" : "fp32", "--threads", std::to_string(threads), "--warmup",
       std::to_string(setup.warmup)};
   std::string modes;
@@ -139,8 +135,11 @@ PeerHarness::PeerHarness(const Config& config, int64_t batch_tokens, int threads
     : setup_(setup) {
   PGOLF_CHECK(std::filesystem::is_regular_file(setup.script),
               "--compare: '{}' is not a file (the official train_gpt.py)", setup.script.string());
-  child_ =
-      std::make_unique<Subprocess>(peer_command(config, batch_tokens, threads, setup), setup.log);
+  SpawnOptions spawn;
+  spawn.argv = peer_command(config, batch_tokens, threads, setup);
+  spawn.pipe_stdin = spawn.pipe_stdout = true;
+  spawn.stderr_path = setup.log;
+  child_ = std::make_unique<ChildProcess>(spawn);
   header_ = read_reply("its set-up");
   PGOLF_CHECK(header_.value("ready", false), "the peer harness did not get ready: {}",
               header_.dump());

@@ -22,7 +22,7 @@
 
 namespace pgolf {
 
-class Subprocess;
+class ChildProcess;
 
 struct PeerSetup {
   std::filesystem::path script;    // the official train_gpt.py
@@ -35,11 +35,10 @@ struct PeerSetup {
   int64_t eval_seqs = 0;           // > 0: also a batch of that many windows to score
 };
 
-// $PGOLF_PYTHON, else "python3" (found on PATH when started).
-std::string find_python();
-// $PGOLF_PEER_HARNESS, else bench/peer_step.py beside the build folder of
-// this executable, else ./bench/peer_step.py; an error if none exists.
-std::filesystem::path find_peer_harness();
+// PGOLF_PEER_HARNESS (tools.peer_harness), else bench/peer_step.py beside
+// the build folder of this executable, else ./bench/peer_step.py; an error if
+// none exists.
+std::filesystem::path find_peer_harness(const ToolsConfig& tools);
 
 // The reference entry whose script can build and step `config`
 // (bench/reference/entry_model.py's --entry): "baseline" for the baseline
@@ -71,7 +70,7 @@ class PeerHarness {
   [[noreturn]] void fail_with_log(const std::string& what);
 
   PeerSetup setup_;
-  std::unique_ptr<Subprocess> child_;
+  std::unique_ptr<ChildProcess> child_;
   nlohmann::json header_;
 };
 

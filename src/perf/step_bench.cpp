@@ -5,6 +5,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "model/flops.h"
+#include "pipeline/run_context.h"
 #include "train/trainer.h"
 
 namespace pgolf {
@@ -15,10 +16,7 @@ StepBench::StepBench(const Config& config, int64_t batch_tokens, torch::Device d
   PGOLF_CHECK(batch_tokens > 0 && batch_tokens % T == 0,
               "--batch-tokens={} must be a positive multiple of the preset's TRAIN_SEQ_LEN={}",
               batch_tokens, T);
-  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  model_ = GPT(config.model);
-  model_->to(device);
-  model_->set_compute_dtype(parse_compute_dtype(config.runtime.dtype, device));
+  model_ = init_model(config, device);
   optimizers_ = std::make_unique<Optimizers>(model_, config.train);
   tokens_ = torch::randint(config.model.vocab_size, {batch_tokens + 1},
                            torch::TensorOptions().dtype(torch::kLong));

@@ -7,7 +7,7 @@
 
 #include "config/config.h"
 #include "model/gpt.h"
-#include "train/optimizers.h"
+#include "optim/optimizers.h"
 
 namespace pgolf {
 

@@ -110,32 +110,6 @@ std::pair<torch::Tensor, torch::Tensor> quantize_float_tensor_int8(const torch::
   return t32.dim() == 2 ? quantize_per_row(t32) : quantize_per_tensor(t32);
 }
 
-std::string_view kind_name(Kind kind) {
-  switch (kind) {
-    case Kind::kPassthrough:
-      return "passthrough";
-    case Kind::kKeptFloat:
-      return "kept_float";
-    case Kind::kInt8PerRow:
-      return "int8_per_row";
-    case Kind::kInt8PerTensor:
-      return "int8_per_tensor";
-    case Kind::kIntNPerRow:
-      return "intn_per_row";
-    case Kind::kIntNPerTensor:
-      return "intn_per_tensor";
-  }
-  fail("invalid quantized entry kind {}", static_cast<int>(kind));
-}
-
-std::optional<Kind> parse_kind_name(std::string_view name) {
-  for (const Kind kind : {Kind::kPassthrough, Kind::kKeptFloat, Kind::kInt8PerRow,
-                          Kind::kInt8PerTensor, Kind::kIntNPerRow, Kind::kIntNPerTensor}) {
-    if (kind_name(kind) == name) return kind;
-  }
-  return std::nullopt;
-}
-
 bool is_integer_kind(Kind kind) {
   return kind == Kind::kInt8PerRow || kind == Kind::kInt8PerTensor || kind == Kind::kIntNPerRow ||
          kind == Kind::kIntNPerTensor;

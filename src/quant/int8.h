@@ -19,8 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/enum_names.h"
+#include "config/enums.h"
 #include "io/state_dict.h"
-#include "model/param_groups.h"  // is_control_tensor: control tensors stay fp32
+#include "quant/param_groups.h"  // is_control_tensor: control tensors stay fp32
 
 namespace pgolf {
 
@@ -56,17 +58,27 @@ struct QuantizedEntry {
   int bits = 0;
 };
 
-std::string_view kind_name(QuantizedEntry::Kind kind);
-// "passthrough" | "kept_float" | "int8_per_row" | "int8_per_tensor" |
-// "intn_per_row" | "intn_per_tensor", else std::nullopt.
-std::optional<QuantizedEntry::Kind> parse_kind_name(std::string_view name);
+// The kinds' names in artifacts and reports.
+constexpr std::array<EnumName<QuantizedEntry::Kind>, 6> enum_names(QuantizedEntry::Kind) {
+  using Kind = QuantizedEntry::Kind;
+  return {{{Kind::kPassthrough, "passthrough"},
+           {Kind::kKeptFloat, "kept_float"},
+           {Kind::kInt8PerRow, "int8_per_row"},
+           {Kind::kInt8PerTensor, "int8_per_tensor"},
+           {Kind::kIntNPerRow, "intn_per_row"},
+           {Kind::kIntNPerTensor, "intn_per_tensor"}}};
+}
+inline std::string_view kind_name(QuantizedEntry::Kind kind) { return name_of(kind); }
+inline std::optional<QuantizedEntry::Kind> parse_kind_name(std::string_view name) {
+  return find_by_name<QuantizedEntry::Kind>(name);
+}
 // True for the kinds that hold integer codes and a scale.
 bool is_integer_kind(QuantizedEntry::Kind kind);
 
-// How the artifact stores intN codes: one int8 container per code, as every
-// entry does (spec §3.11, the entropy coder removes the unused range), or
-// packed at `bits` bits per code (quant/bitpack.h). Int8 codes are always bytes.
-enum class CodeStorage { kInt8Container, kBitPacked };
+// How the artifact stores intN codes (CodeStorage, config/enums.h): one int8
+// container per code, as every entry does (spec §3.11, the entropy coder
+// removes the unused range), or packed at `bits` bits per code
+// (quant/bitpack.h). Int8 codes are always bytes.
 
 struct QuantizedModel {
   std::string format = std::string(kInt8Format);

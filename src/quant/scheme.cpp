@@ -10,10 +10,10 @@
 #include <tuple>
 
 #include "common/error.h"
-#include "model/param_groups.h"
 #include "quant/clip_search.h"
 #include "quant/gptq.h"
 #include "quant/intn.h"
+#include "quant/param_groups.h"
 
 namespace pgolf {
 namespace {
@@ -157,26 +157,7 @@ constexpr std::array<SchemeId, 5> kSchemes = {SchemeId::kInt8Baseline, SchemeId:
 
 QuantScheme quant_scheme(std::string_view name) {
   if (name == "baseline") return QuantScheme{};
-  for (const SchemeId id : kSchemes) {
-    if (scheme_name(id) == name) return QuantScheme{id};
-  }
-  fail("unknown quantization scheme '{}' (int8, pr1406, pr461, pr456, pr562)", name);
-}
-
-std::string_view scheme_name(SchemeId id) {
-  switch (id) {
-    case SchemeId::kInt8Baseline:
-      return "int8";
-    case SchemeId::kPr1406:
-      return "pr1406";
-    case SchemeId::kPr461:
-      return "pr461";
-    case SchemeId::kPr456:
-      return "pr456";
-    case SchemeId::kPr562:
-      return "pr562";
-  }
-  fail("invalid quantization scheme {}", static_cast<int>(id));
+  return QuantScheme{parse_name<SchemeId>(name, "quantization scheme")};
 }
 
 std::string_view scheme_quant_format(SchemeId id) {
@@ -200,24 +181,6 @@ bool is_known_quant_format(std::string_view format) {
     if (scheme_quant_format(id) == format) return true;
   }
   return false;
-}
-
-std::string_view format_name(TensorFormat format) {
-  switch (format) {
-    case TensorFormat::kPassthrough:
-      return "passthrough";
-    case TensorFormat::kKeepFp32:
-      return "fp32";
-    case TensorFormat::kKeepFp16:
-      return "fp16";
-    case TensorFormat::kInt8:
-      return "int8";
-    case TensorFormat::kInt6:
-      return "int6";
-    case TensorFormat::kInt5:
-      return "int5";
-  }
-  fail("invalid tensor format {}", static_cast<int>(format));
 }
 
 TensorFormat assign_format(const QuantScheme& scheme, const std::string& name,

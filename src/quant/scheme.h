@@ -25,7 +25,7 @@
 
 namespace pgolf {
 
-enum class SchemeId { kInt8Baseline, kPr1406, kPr461, kPr456, kPr562 };
+// SchemeId: config/enums.h (QUANT_FORMAT).
 
 struct QuantScheme {
   SchemeId id = SchemeId::kInt8Baseline;
@@ -39,7 +39,7 @@ struct QuantScheme {
 
 // "int8" (or "baseline"), "pr1406", "pr461", "pr456", "pr562"; throws pgolf::Error otherwise.
 QuantScheme quant_scheme(std::string_view name);
-std::string_view scheme_name(SchemeId id);
+inline std::string_view scheme_name(SchemeId id) { return name_of(id); }
 // The QuantizedModel::format an entry's export carries ("int8_clean_per_row_v1", ...).
 std::string_view scheme_quant_format(SchemeId id);
 // Whether an artifact's quant format is one this pgolf writes.
@@ -53,7 +53,15 @@ enum class TensorFormat {
   kInt6,
   kInt5,
 };
-std::string_view format_name(TensorFormat format);
+constexpr std::array<EnumName<TensorFormat>, 6> enum_names(TensorFormat) {
+  return {{{TensorFormat::kPassthrough, "passthrough"},
+           {TensorFormat::kKeepFp32, "fp32"},
+           {TensorFormat::kKeepFp16, "fp16"},
+           {TensorFormat::kInt8, "int8"},
+           {TensorFormat::kInt6, "int6"},
+           {TensorFormat::kInt5, "int5"}}};
+}
+inline std::string_view format_name(TensorFormat format) { return name_of(format); }
 
 // The format `scheme` gives tensor `name` (by the entry's name rules, size, dtype).
 TensorFormat assign_format(const QuantScheme& scheme, const std::string& name,

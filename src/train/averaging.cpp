@@ -1,5 +1,7 @@
 #include "train/averaging.h"
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 
 namespace pgolf {
@@ -39,6 +41,31 @@ void Swa::apply_to(const std::vector<torch::Tensor>& params) const {
   for (size_t i = 0; i < params.size(); ++i) {
     params[i].copy_(sum_[i] / static_cast<double>(count_));
   }
+}
+
+WeightAverages::WeightAverages(const TrainConfig& config, const std::vector<torch::Tensor>& params)
+    : params_(params), swa_apply_(config.swa_apply) {
+  if (config.ema_enabled) ema_ = std::make_unique<Ema>(params, config.ema_decay);
+  if (config.swa_enabled) swa_ = std::make_unique<Swa>(config.swa_every, config.swa_start_frac);
+}
+
+bool WeightAverages::after_step(int64_t step, double lr_scale) {
+  if (ema_) ema_->update(params_);
+  if (!swa_ || !swa_->due(step, lr_scale)) return false;
+  swa_->collect(params_);
+  return swa_->count() == 1;
+}
+
+std::string WeightAverages::apply() {
+  if (ema_) {
+    ema_->apply_to(params_);
+    return "ema";
+  }
+  if (swa_ && swa_apply_ && swa_->count() > 1) {
+    swa_->apply_to(params_);
+    return fmt::format("swa({} checkpoints)", swa_->count());
+  }
+  return "";
 }
 
 }  // namespace pgolf

@@ -11,7 +11,11 @@
 
 #include <torch/types.h>
 
+#include <memory>
+#include <string>
 #include <vector>
+
+#include "config/config.h"
 
 namespace pgolf {
 
@@ -46,6 +50,28 @@ class Swa {
   double start_frac_;
   int64_t count_ = 0;
   std::vector<torch::Tensor> sum_;
+};
+
+// The averages a recipe keeps (EMA_ENABLED, SWA_ENABLED), updated after each
+// step, and the one the entry exports once training ends.
+class WeightAverages {
+ public:
+  WeightAverages(const TrainConfig& config, const std::vector<torch::Tensor>& params);
+  // After optimizer step `step` (counted after the increment) taken at LR
+  // multiplier `lr_scale`; true when SWA collected its first checkpoint.
+  bool after_step(int64_t step, double lr_scale);
+  // The exported weights into the model: the EMA (#1406), else the SWA mean
+  // when SWA_APPLY and more than one checkpoint (#461/#456/#562). Returns what
+  // was applied ("ema", "swa(N checkpoints)") or "" for the last weights.
+  std::string apply();
+  Ema* ema() { return ema_.get(); }
+  Swa* swa() { return swa_.get(); }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  bool swa_apply_;
+  std::unique_ptr<Ema> ema_;
+  std::unique_ptr<Swa> swa_;
 };
 
 }  // namespace pgolf

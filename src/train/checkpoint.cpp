@@ -43,16 +43,19 @@ void maybe_die_mid_write(const std::filesystem::path& path, const std::string& b
 
 }  // namespace
 
-std::vector<std::string> resume_mismatches(const Config& stored, const Config& now) {
+std::string ConfigMismatch::describe() const {
+  return fmt::format("{} (run: {}, now: {})", env, run_value, now_value);
+}
+
+std::vector<ConfigMismatch> resume_mismatches(const Config& stored, const Config& now) {
   Config a = stored, b = now;
   const auto ta = config_options(a), tb = config_options(b);
-  std::vector<std::string> out;
+  std::vector<ConfigMismatch> out;
   for (size_t i = 0; i < ta.size(); ++i) {
-    if (ta[i].group == "runtime" || ta[i].group == "eval" || ta[i].group == "ttt" ||
-        ta[i].group == "quant")
-      continue;
+    // Only what shapes the training trajectory must match: model, data, train.
+    if (ta[i].group != "model" && ta[i].group != "data" && ta[i].group != "train") continue;
     if (ta[i].get() != tb[i].get()) {
-      out.push_back(fmt::format("{} (run: {}, now: {})", ta[i].env, ta[i].get(), tb[i].get()));
+      out.push_back({ta[i].key, ta[i].env, ta[i].get(), tb[i].get()});
     }
   }
   return out;
@@ -125,7 +128,7 @@ TrainingProgress load_checkpoint(const std::filesystem::path& path, const Config
   PGOLF_CHECK(mismatches.empty(),
               "{}: the run was trained with a different configuration; it cannot resume with "
               "this one: {}",
-              path.string(), mismatches.front());
+              path.string(), mismatches.front().describe());
   const auto meta = nlohmann::json::parse(metadata.at("pgolf_checkpoint"));
   auto tensor = [&](const std::string& name) -> const torch::Tensor& {
     return find_tensor(tensors, name);

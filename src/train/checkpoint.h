@@ -13,8 +13,8 @@
 #include "config/config.h"
 #include "data/token_stream.h"
 #include "model/gpt.h"
+#include "optim/optimizers.h"
 #include "train/averaging.h"
-#include "train/optimizers.h"
 
 namespace pgolf {
 
@@ -43,8 +43,16 @@ void save_checkpoint(const std::filesystem::path& path, const Config& config,
 TrainingProgress load_checkpoint(const std::filesystem::path& path, const Config& config,
                                  const CheckpointParts& parts);
 
+// A setting that differs between a run's config and the one it resumes with.
+struct ConfigMismatch {
+  std::string key;  // the option table's key (num_layers)
+  std::string env;  // its environment name (NUM_LAYERS)
+  std::string run_value, now_value;
+  std::string describe() const;  // "NUM_LAYERS (run: 9, now: 6)"
+};
+
 // The settings two configs differ in that matter for continuing a run (every
-// model, data and train field; runtime and eval/quant settings may change).
-std::vector<std::string> resume_mismatches(const Config& stored, const Config& now);
+// model, data and train field; the other groups may change).
+std::vector<ConfigMismatch> resume_mismatches(const Config& stored, const Config& now);
 
 }  // namespace pgolf

@@ -1,55 +1,39 @@
-// The training run, end to end, in the reference's order (train_gpt.py main()):
+// The training loop, in the reference's order (train_gpt.py's main loop):
 //
-//   set-up: device, seed, tokenizer + byte tables, validation stream, model,
-//           optimizers; warm-up steps that are then reverted
-//   loop:   [validate] -> lr scale s [-> late QAT on] -> A micro-steps
-//           (forward, backward of loss/A) -> momentum, lrs -> [clip] -> step
-//           -> [EMA] -> [SWA] -> log -> wall-clock check -> [checkpoint]
-//   after:  checkpoint; export the EMA or the SWA mean where the entry does
-//   export: fp32 safetensors, then train/export.h: unbank, prune, calibrate,
-//           quantize by QUANT_FORMAT's scheme, compress, size report, and
-//           validation of the round-tripped artifact
+//   [warm-up steps, then weights, optimizer state and data restored]
+//   loop:  [validate] -> LR multiplier s [-> late QAT on] -> one step
+//          (A micro-batches forward + backward(loss/A), ranks' gradients
+//          averaged, momentum and LRs set, [clip], optimizer step)
+//          -> [EMA, SWA] -> log -> wall-clock stop -> [checkpoint]
 //
-// Everything goes into a run folder: config.json, train.log, metrics.jsonl,
-// final_model.safetensors, final_model.int8.pgolf (int6 for the entries'
-// schemes), results.json, and
-// checkpoint.safetensors (train/checkpoint.h) for --resume.
+// The model, the process group and the validation come from the caller
+// (pipeline/train_run.h composes set-up, this loop, the export and the final
+// evaluation); the loop owns the optimizers, the loader, the weight averages,
+// the late-QAT switch and the training clock.
 #pragma once
 
+#include <torch/types.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "common/log.h"
+#include "common/progress.h"
 #include "config/config.h"
-#include "data/token_stream.h"
+#include "data/prefetch_loader.h"
+#include "dist/process_group.h"
 #include "eval/val_bpb.h"
 #include "model/gpt.h"
-#include "quant/int8.h"
-#include "train/distributed.h"
-#include "train/optimizers.h"
+#include "optim/optimizers.h"
+#include "train/averaging.h"
+#include "train/clock.h"
+#include "train/late_qat.h"
 
 namespace pgolf {
-
-struct TrainSummary {
-  int64_t steps = 0;
-  double train_time_ms = 0;
-  double final_train_loss = 0;
-  ValResult pre_export;  // the trained model's last validation
-  ValResult roundtrip;   // the artifact's validation
-  int64_t artifact_bytes = 0;
-  std::filesystem::path run_dir;
-};
-
-// The run folder for `config` (runtime.run_dir / run_id), created.
-std::filesystem::path prepare_run_dir(const Config& config);
-
-// Quantized weights -> artifact file with QUANT's compressor ("auto": the
-// smallest of zlib/zstd/lzma); returns the file size.
-int64_t write_quantized_artifact(const std::filesystem::path& path, const QuantizedModel& model,
-                                 const Config& config);
-
-// resume: continue from run_dir/checkpoint.safetensors (same config required).
-TrainSummary train(const Config& config, const std::filesystem::path& run_dir, bool resume = false);
 
 // Where a training step's micro-batches come from (the loader, or synthetic
 // tokens in benchmarks).
@@ -63,5 +47,60 @@ using BatchSource = std::function<TokenBatch()>;
 torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& next_batch,
                          const TrainConfig& config, int64_t accum, torch::Device device,
                          double lr_scale, double muon_momentum, ProcessGroup* group = nullptr);
+
+struct TrainResult {
+  int64_t steps = 0;
+  double train_time_ms = 0;
+  double final_train_loss = 0;
+  ValResult last_val;  // the validation after the last step
+};
+
+class Trainer {
+ public:
+  struct Io {
+    std::function<ValResult()> validate;  // the model's validation loss, all ranks
+    RunLog* log = nullptr;
+    MetricsLog* metrics = nullptr;
+    std::filesystem::path checkpoint;  // where checkpoints go (and resume reads)
+  };
+  // `model`: initialised, identical on every rank, on `device`.
+  Trainer(const Config& config, GPT model, ProcessGroup& group, torch::Device device, Io io);
+
+  int64_t grad_accum() const { return accum_; }
+  void warm_up();     // WARMUP_STEPS steps, then everything restored (the reference's compile)
+  void resume();      // continue from the checkpoint, exactly
+  TrainResult run();  // steps until ITERATIONS or the wall-clock cap
+  void save_checkpoint();
+
+  // After run(): the weights the entry exports into the model ("" if none).
+  std::string apply_averaged_weights() { return averages_.apply(); }
+  LateQat& late_qat() { return late_qat_; }
+  // The loader's next micro-batch (GPTQ calibration continues the stream).
+  TokenBatch next_batch() { return loader_->next_batch(); }
+
+ private:
+  std::unique_ptr<PrefetchingTokenLoader> make_loader() const;
+  bool is_last_step() const;
+  void validate_and_log();
+  void log_step(const torch::Tensor& loss, double lr_scale, double momentum, double elapsed_ms);
+  void maybe_checkpoint();
+
+  const Config& config_;
+  const TrainConfig& tc_;
+  GPT model_;
+  ProcessGroup& group_;
+  torch::Device device_;
+  Io io_;
+  int64_t accum_;
+  Optimizers optimizers_;
+  std::unique_ptr<PrefetchingTokenLoader> loader_;
+  WeightAverages averages_;
+  LateQat late_qat_;
+  TrainingClock clock_;
+  std::unique_ptr<Progress> progress_;  // created by run()
+  int64_t step_ = 0;
+  std::optional<int64_t> stop_after_step_;  // set once the wall clock ran out
+  TrainResult result_;
+};
 
 }  // namespace pgolf

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/progress.h"
 #include "data/shard.h"
@@ -14,11 +15,6 @@
 
 namespace pgolf {
 namespace {
-
-const char* env(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr && value[0] != '\0' ? value : nullptr;
-}
 
 std::string join_remote(const std::string& root, const std::string& path) {
   return root.empty() ? path : root + "/" + path;
@@ -165,12 +161,6 @@ nlohmann::json load_manifest(const FetchOptions& o) {
 }
 
 }  // namespace
-
-void apply_fetch_environment(FetchOptions& o) {
-  if (const char* v = env("PGOLF_FETCH_BASE_URL")) o.base_url = v;
-  if (const char* v = env("MATCHED_FINEWEB_REPO_ID")) o.repo_id = v;
-  if (const char* v = std::getenv("MATCHED_FINEWEB_REMOTE_ROOT_PREFIX")) o.remote_root = v;
-}
 
 std::string dataset_name_for_variant(const std::string& variant) {
   if (variant == "byte260") return "fineweb10B_byte260";

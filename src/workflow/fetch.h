@@ -32,7 +32,7 @@
 namespace pgolf {
 
 struct FetchOptions {
-  std::string base_url = "https://huggingface.co";      // env PGOLF_FETCH_BASE_URL
+  std::string base_url = "https://huggingface.co";      // env PGOLF_FETCH_BASE_URL (tools)
   std::string repo_id = "willdepueoai/parameter-golf";  // env MATCHED_FINEWEB_REPO_ID
   std::string remote_root = "datasets";                 // env MATCHED_FINEWEB_REMOTE_ROOT_PREFIX
   std::string revision = "main";
@@ -44,10 +44,6 @@ struct FetchOptions {
   int retries = 3;  // resumed attempts per file after a broken transfer
   bool quiet = false;
 };
-
-// Reads the environment variables named above into `options` (flags given on
-// the command line are applied afterwards by the caller).
-void apply_fetch_environment(FetchOptions& options);
 
 // "fineweb10B_sp1024" for sp1024; fails for anything but sp<N> / byte260.
 std::string dataset_name_for_variant(const std::string& variant);

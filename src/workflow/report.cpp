@@ -11,6 +11,7 @@
 #include "artifact/artifact.h"
 #include "artifact/inspect.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/progress.h"
 #include "workflow/artifact_groups.h"
 #include "workflow/stats.h"
@@ -223,14 +224,6 @@ std::string final_table(const std::vector<RunRecord>& runs) {
   return out + "</table>\n";
 }
 
-std::string now_utc() {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02} UTC", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min);
-}
-
 }  // namespace
 
 std::string render_report(const std::vector<RunRecord>& runs, const ReportOptions& options) {
@@ -245,8 +238,8 @@ std::string render_report(const std::vector<RunRecord>& runs, const ReportOption
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>{0}</title>\n"
       "<style>{1}</style></head>\n<body>\n<h1>{0}</h1>\n<p class=\"note\">pgolf {2}, {3}</p>\n"
       "<ul>\n{4}</ul>\n{5}{6}{7}{8}{9}</body></html>\n",
-      xml_escape(options.title), kStyle, kPgolfVersion, now_utc(), runs_list, final_table(runs),
-      curves(runs), schedules(runs), phases(runs), sizes(runs));
+      xml_escape(options.title), kStyle, kPgolfVersion, now_string(TimeFormat::kMinute), runs_list,
+      final_table(runs), curves(runs), schedules(runs), phases(runs), sizes(runs));
 }
 
 }  // namespace pgolf

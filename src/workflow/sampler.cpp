@@ -48,21 +48,4 @@ std::vector<int> sample_tokens(GPT& model, std::vector<int> context, int64_t win
   return drawn;
 }
 
-GPT load_artifact_model(const std::filesystem::path& artifact, const torch::Device& device,
-                        Config* config) {
-  const LoadedArtifact loaded = read_artifact(artifact);
-  const Config stored = config_from_json(loaded.config);
-  GPT model(stored.model);
-  StateDict weights = dequantize(loaded.model);
-  // Banked models are exported per layer; the model wants its banks back.
-  if (stored.model.weight_layout == "banks" && !has_tensor(weights, "qo_bank")) {
-    weights = rebank_state_dict(weights, stored.model.num_layers);
-  }
-  load_state_dict(model, weights);
-  model->to(device);
-  model->eval();
-  if (config != nullptr) *config = stored;
-  return model;
-}
-
 }  // namespace pgolf

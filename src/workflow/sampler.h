@@ -28,9 +28,4 @@ std::vector<int> sample_tokens(GPT& model, std::vector<int> context, int64_t win
                                const SampleOptions& options,
                                const std::function<void(int)>& on_token = {});
 
-// The model an artifact holds, rebuilt from its header's config and
-// dequantized, on `device`, in eval mode; `config` receives that config.
-GPT load_artifact_model(const std::filesystem::path& artifact, const torch::Device& device,
-                        Config* config);
-
 }  // namespace pgolf

@@ -10,6 +10,7 @@
 
 #include "common/code_size.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/progress.h"
 #include "config/options.h"
@@ -44,16 +45,6 @@ std::vector<Difference> differences(Config config, Config base) {
     out.push_back({mine[i].env, mine[i].flag(), mine[i].get()});
   }
   return out;
-}
-
-std::string utc_date(bool with_time) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  if (!with_time)
-    return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 double train_s(const RunRecord& r) { return r.results.value("train_time_ms", 0.0) / 1000.0; }
@@ -141,26 +132,11 @@ std::string significance(const std::vector<RunRecord>& runs, const SubmitOptions
 
 // The files the build counts as code (CMakeLists.txt): src/ less
 // src/workflow/, cmake/*.cmake, CMakeLists.txt.
-std::vector<std::filesystem::path> counted_source(const std::filesystem::path& root) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(root / "src")) {
-    const auto rel = std::filesystem::relative(e.path(), root).generic_string();
-    const auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".h" || ext == ".cpp") && rel.rfind("src/workflow/", 0) != 0)
-      files.push_back(e.path());
-  }
-  for (const auto& e : std::filesystem::directory_iterator(root / "cmake")) {
-    if (e.path().extension() == ".cmake") files.push_back(e.path());
-  }
-  files.push_back(root / "CMakeLists.txt");
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 int64_t copy_source(const std::filesystem::path& root, const std::filesystem::path& dest) {
   int64_t bytes = 0;
-  for (const auto& file : counted_source(root)) {
-    const auto target = dest / std::filesystem::relative(file, root);
+  for (const std::string& name : code_files()) {
+    const auto file = root / name;
+    const auto target = dest / name;
     std::filesystem::create_directories(target.parent_path());
     std::filesystem::copy_file(file, target, std::filesystem::copy_options::overwrite_existing);
     bytes += static_cast<int64_t>(std::filesystem::file_size(file));
@@ -184,7 +160,7 @@ std::string method_section(const std::vector<RunRecord>& runs) {
   }
   // A CPU run's fp32 stands for the GPU's bf16 autocast (the reference's).
   const bool gpu_fp32 =
-      first.config.runtime.device.rfind("cuda", 0) == 0 && first.config.runtime.dtype == "fp32";
+      first.config.runtime.device.is_cuda() && first.config.runtime.dtype == ComputeDtype::kFp32;
   const std::string gpu_dtype = gpu_fp32 ? "fp32" : "bf16";
   std::string seeds;
   for (const auto& r : runs)
@@ -232,7 +208,7 @@ std::vector<Statement> legality_statements(const std::vector<RunRecord>& runs) {
   std::set<std::string> devices;
   for (const auto& r : runs) {
     full_val = full_val && r.config.eval.val_max_tokens == 0;
-    devices.insert(r.config.runtime.device);
+    devices.insert(r.config.runtime.device.str());
   }
   const std::string scored_by = runs.front().final_score().name;
   out.push_back({full_val, full_val ? fmt::format("Scored on the whole validation split "
@@ -323,7 +299,7 @@ void write_record_folder(const std::vector<RunRecord>& runs, const SubmitOptions
                                               "(std {:.5f})",
                                               runs.front().config.preset, l.n, b.mean, b.std)
                                 : o.blurb},
-      {"date", utc_date(true)},
+      {"date", now_string(TimeFormat::kIso8601)},
       {"track", o.track},
       {"val_loss", l.mean},
       {"val_bpb", b.mean},

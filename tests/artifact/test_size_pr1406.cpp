@@ -10,9 +10,9 @@
 #include "artifact/artifact.h"
 #include "common/code_size.h"
 #include "config/presets.h"
+#include "export/export.h"
 #include "model/weights.h"
 #include "tests/quant/single_thread.h"
-#include "train/export.h"
 
 namespace pgolf {
 namespace {

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "common/format.h"
 #include "common/progress.h"
 
 namespace pgolf {

@@ -79,12 +79,13 @@ TEST(Config, ImpossibleValuesAreRejectedWithTheirName) {
                      "NUM_HEADS=8 must be divisible by NUM_KV_HEADS=3");
   EXPECT_PGOLF_ERROR(parse({"--num-layers", "abc"}), "NUM_LAYERS: 'abc' is not an integer");
   EXPECT_PGOLF_ERROR(parse({"--matrix-lr", "1e"}), "MATRIX_LR: '1e' is not a number");
-  EXPECT_PGOLF_ERROR(parse({"--tie-embeddings", "yes"}), "TIE_EMBEDDINGS: 'yes' is not a boolean");
+  EXPECT_PGOLF_ERROR(parse({"--tie-embeddings=yes"}), "TIE_EMBEDDINGS: 'yes' is not a boolean");
   EXPECT_PGOLF_ERROR(parse({"--logit-softcap", "0"}), "LOGIT_SOFTCAP=0 must be positive");
   EXPECT_PGOLF_ERROR(parse({"--train-batch-tokens", "1000"}), "must be a positive multiple of");
-  EXPECT_PGOLF_ERROR(parse({"--compressor", "gzip"}), "COMPRESSOR='gzip'");
+  EXPECT_PGOLF_ERROR(parse({"--compressor", "gzip"}), "COMPRESSOR: 'gzip' is not one of");
   EXPECT_PGOLF_ERROR(parse({"--vocab-size", "70000"}), "VOCAB_SIZE=70000");
-  EXPECT_PGOLF_ERROR(parse({"--dtype", "fp16"}), "PGOLF_DTYPE='fp16'");
+  EXPECT_PGOLF_ERROR(parse({"--dtype", "fp16"}),
+                     "PGOLF_DTYPE: 'fp16' is not one of auto | fp32 | bf16");
   EXPECT_PGOLF_ERROR(parse({"--muon-momentum", "1.0"}), "MUON_MOMENTUM=1");
   ScopedEnv bad("ITERATIONS", "-5");
   EXPECT_PGOLF_ERROR(parse({}), "ITERATIONS=-5 must be >= 0");
@@ -128,47 +129,49 @@ namespace {
 
 TEST(QuantConfig, PresetsCarryTheirEntrysExport) {
   const Config p1406 = preset("pr1406");
-  EXPECT_EQ(p1406.quant.format, "pr1406");
+  EXPECT_EQ(p1406.quant.format, SchemeId::kPr1406);
   EXPECT_TRUE(p1406.quant.gptq);
-  EXPECT_EQ(p1406.quant.gptq_calib, "train");
+  EXPECT_EQ(p1406.quant.gptq_calib, CalibrationSource::kTrain);
   EXPECT_EQ(p1406.quant.gptq_calib_batches, 256);
-  EXPECT_EQ(p1406.quant.compressor, "lzma");
+  EXPECT_EQ(p1406.quant.compressor, Compressor::kLzma);
   EXPECT_DOUBLE_EQ(p1406.quant.resolved_prune_frac(), 0.0);
   for (const char* name : {"pr461", "pr456", "pr562"}) {
     const Config c = preset(name);
-    EXPECT_EQ(c.quant.format, name);
+    EXPECT_EQ(name_of(c.quant.format), name);
     EXPECT_FALSE(c.quant.gptq) << name;
     EXPECT_DOUBLE_EQ(c.quant.prune_frac, 0.03) << name;
-    EXPECT_EQ(c.quant.compressor, "zstd") << name;
+    EXPECT_EQ(c.quant.compressor, Compressor::kZstd) << name;
   }
   for (const char* name : {"baseline", "cpu"}) {
     const Config c = preset(name);
-    EXPECT_EQ(c.quant.format, "int8") << name;
-    EXPECT_EQ(c.quant.compressor, "zlib") << name;
+    EXPECT_EQ(c.quant.format, SchemeId::kInt8Baseline) << name;
+    EXPECT_EQ(c.quant.compressor, Compressor::kZlib) << name;
     EXPECT_DOUBLE_EQ(c.quant.resolved_prune_frac(), 0.0) << name;
   }
 }
 
 TEST(QuantConfig, OptionsParseAndImpossibleOnesAreRejected) {
   const Config c = parse(
-      {"--quant-format", "pr562", "--code-storage", "packed", "--prune-frac", "0.05", "--gptq", "1",
+      {"--quant-format", "pr562", "--code-storage", "packed", "--prune-frac", "0.05", "--gptq",
        "--gptq-calib", "selfgen", "--gptq-calib-batches", "64", "--target-bytes", "15000000"},
       "cpu");
-  EXPECT_EQ(c.quant.format, "pr562");
-  EXPECT_EQ(c.quant.code_storage, "packed");
+  EXPECT_EQ(c.quant.format, SchemeId::kPr562);
+  EXPECT_EQ(c.quant.code_storage, CodeStorage::kBitPacked);
   EXPECT_DOUBLE_EQ(c.quant.resolved_prune_frac(), 0.05);
   EXPECT_TRUE(c.quant.gptq);
-  EXPECT_EQ(c.quant.gptq_calib, "selfgen");
+  EXPECT_EQ(c.quant.gptq_calib, CalibrationSource::kSelfgen);
   EXPECT_EQ(c.quant.gptq_calib_batches, 64);
   EXPECT_EQ(c.quant.target_bytes, 15'000'000);
-  EXPECT_PGOLF_ERROR(parse({"--quant-format", "int4"}), "QUANT_FORMAT='int4' is not a scheme");
-  EXPECT_PGOLF_ERROR(parse({"--code-storage", "bits"}), "CODE_STORAGE='bits'");
-  EXPECT_PGOLF_ERROR(parse({"--gptq", "1"}), "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562");
-  EXPECT_PGOLF_ERROR(parse({"--gptq-lite", "1", "--quant-format", "pr1406"}), "GPTQ_LITE");
-  EXPECT_PGOLF_ERROR(parse({"--gptq-calib", "val"}), "GPTQ_CALIB='val'");
+  EXPECT_PGOLF_ERROR(parse({"--quant-format", "int4"}),
+                     "QUANT_FORMAT: 'int4' is not one of int8 | pr1406 | pr461 | pr456 | pr562");
+  EXPECT_PGOLF_ERROR(parse({"--code-storage", "bits"}),
+                     "CODE_STORAGE: 'bits' is not one of int8 | packed");
+  EXPECT_PGOLF_ERROR(parse({"--gptq"}), "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562");
+  EXPECT_PGOLF_ERROR(parse({"--gptq-lite", "--quant-format", "pr1406"}), "GPTQ_LITE");
+  EXPECT_PGOLF_ERROR(parse({"--gptq-calib", "val"}), "GPTQ_CALIB: 'val' is not one of");
   EXPECT_PGOLF_ERROR(parse({"--prune-frac", "1.5"}), "PRUNE_FRAC=1.5");
   ScopedEnv env("QUANT_FORMAT", "pr456");
-  EXPECT_EQ(parse({}).quant.format, "pr456");
+  EXPECT_EQ(parse({}).quant.format, SchemeId::kPr456);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/fs.h"
 #include "common/progress.h"
 #include "data/corpus.h"

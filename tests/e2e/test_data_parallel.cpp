@@ -24,7 +24,7 @@ std::string args(const testing::ScratchDir& scratch, const std::string& id, int 
       "--train-batch-tokens 1024 --grad-accum-steps {} --iterations 12 --warmdown-iters 4 "
       "--max-wallclock-seconds 0 --train-log-every 1 --val-max-tokens 4097 "
       "--val-batch-size 2048 --qat-threshold 0.6 --threads 1 --data-path {} "
-      "--tokenizer-path {} --run-dir {} --run-id {} --quiet 1",
+      "--tokenizer-path {} --run-dir {} --run-id {} --quiet",
       accum, (data / "shards").string(), tokenizer, scratch.path().string(), id);
 }
 

@@ -20,7 +20,7 @@ std::string eval_args(const testing::ScratchDir& scratch, const std::string& res
   const auto data = testing::shared_dir() / "data";
   return fmt::format(
       "eval {} --val '{}' --tokenizer {} --val-max-tokens 16384 --eval-stride 16 "
-      "--eval-batch-seqs 32 {} --threads 1 --quiet 1 --results {}",
+      "--eval-batch-seqs 32 {} --threads 1 --quiet --results {}",
       (testing::trained_tiny_run() / "final_model.int8.pgolf").string(),
       (data / "shards" / "fineweb_val_*.bin").string(), testing::official_tokenizer().string(), ttt,
       (scratch / results).string());
@@ -67,7 +67,7 @@ TEST(EvalEndToEnd, NonCompliantModeNeedsItsFlagAndIsMarked) {
   const auto run =
       testing::run_pgolf(eval_args(scratch, "nc.json",
                                    "--ttt-mode none --val-adapt postquant --val-adapt-epochs 1 "
-                                   "--allow-non-compliant 1"));
+                                   "--allow-non-compliant"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("WARNING: NON-COMPLIANT"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("final_int8_zlib_sliding_window_exact val_loss:"), std::string::npos);

@@ -11,8 +11,9 @@
 #include "config/presets.h"
 #include "data/shard.h"
 #include "data/token_stream.h"
+#include "optim/optimizers.h"
+#include "pipeline/train_run.h"
 #include "tests/test_util.h"
-#include "train/optimizers.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
 
@@ -25,23 +26,18 @@ Config tiny_model(Config c) {
   return c;
 }
 
-Config tiny_run_config(const std::filesystem::path& data, const std::filesystem::path& runs) {
-  Config c = tiny_model(preset("cpu"));
-  c.data.data_path = (data / "shards").string();
-  c.data.tokenizer_path = (data / "tokenizers" / "fineweb_1024_bpe.model").string();
-  c.train.train_seq_len = 64;
-  c.train.train_batch_tokens = 2048;
+// trained_tiny_config's run, shorter, validated half-way, with a warm-up and
+// the cpu preset's sliding evaluation.
+Config tiny_run_config(const std::filesystem::path& runs) {
+  Config c = testing::trained_tiny_config();
   c.train.iterations = 80;
   c.train.warmdown_iters = 20;
-  c.train.max_wallclock_seconds = 0;
   c.train.val_loss_every = 40;
   c.train.train_log_every = 20;
   c.train.warmup_steps = 2;
-  c.eval.val_max_tokens = 16384;
-  c.eval.val_batch_size = 8192;
+  c.eval.eval_stride = preset("cpu").eval.eval_stride;
   c.runtime.run_dir = runs.string();
   c.runtime.run_id = "e2e";
-  c.runtime.quiet = true;
   c.validate();
   return c;
 }
@@ -49,9 +45,9 @@ Config tiny_run_config(const std::filesystem::path& data, const std::filesystem:
 TEST(EndToEnd, TrainExportEvaluateOnSharedData) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;
-  const Config config = tiny_run_config(testing::shared_dir() / "data", scratch.path());
+  const Config config = tiny_run_config(scratch.path());
   const auto run_dir = prepare_run_dir(config);
-  const TrainSummary summary = train(config, run_dir);
+  const TrainSummary summary = run_training(config, run_dir);
 
   EXPECT_EQ(summary.steps, 80);
   // Learned well below the uniform ln(1024) = 6.93 nats.
@@ -81,7 +77,7 @@ TEST(EndToEnd, TrainExportEvaluateOnSharedData) {
       testing::run_pgolf("eval " + (run_dir / "final_model.int8.pgolf").string() + " --val '" +
                          (data / "shards" / "fineweb_val_*.bin").string() + "' --tokenizer " +
                          testing::official_tokenizer().string() + " --val-max-tokens 16384" +
-                         " --quiet 1 --token-losses " + losses.string());
+                         " --quiet --token-losses " + losses.string());
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(
       eval.output.find(fmt::format("final_int8_zlib_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",
@@ -109,37 +105,32 @@ TEST_P(EntryEndToEnd, TrainsExportsAndEvaluates) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;
   const auto data = testing::shared_dir() / "data";
-  Config c = tiny_run_config(data, scratch.path());
-  const Config entry = preset(GetParam());
-  c.preset = entry.preset;
-  c.model = entry.model;
-  c.model.num_layers = 5;
-  c.model.model_dim = 64;
-  c.model.num_heads = 4;
-  c.model.num_kv_heads = 2;
+  Config small = tiny_run_config(scratch.path());
+  small.model.num_layers = 5;
+  small.model.num_heads = 4;
+  small.model.num_kv_heads = 2;
+  small.train.iterations = 40;
+  small.train.warmdown_iters = 10;
+  small.train.val_loss_every = 0;
+  small.train.warmup_steps = 0;
+  small.train.muon_momentum_warmup_steps = 20;
+  Config c = at_scale_of(preset(GetParam()), small);
+  c.data = small.data;
+  c.eval = small.eval;
+  c.ttt = small.ttt;
+  c.runtime = small.runtime;
   c.model.xsa_last_n = std::min<int64_t>(c.model.xsa_last_n, 2);
-  if (c.model.weight_layout == "cores" && c.model.unique_layers > 0) c.model.unique_layers = 4;
+  if (c.model.weight_layout == WeightLayout::kCores && c.model.unique_layers > 0)
+    c.model.unique_layers = 4;
   if (!c.model.recur_layers.empty()) c.model.recur_layers = "1,2";
   c.model.ve_layers = "3,4";
-  c.train = entry.train;
-  c.train.train_seq_len = 64;
-  c.train.train_batch_tokens = 2048;
-  c.train.grad_accum_steps = 1;
-  c.train.iterations = 40;
-  c.train.warmdown_iters = 10;
-  c.train.max_wallclock_seconds = 0;
-  c.train.val_loss_every = 0;
-  c.train.warmup_steps = 0;
-  c.train.muon_momentum_warmup_steps = 20;
-  c.train.muon_ns_bf16 = false;
   // #1406 exports its EMA; at 0.997 a 40-step run would export mostly the
   // initial weights, so the decay is scaled to the run length here.
   c.train.ema_decay = 0.9;
-  c.quant = entry.quant;  // the entry's scheme, pruning, GPTQ and compressor
-  c.quant.gptq_calib_batches = 4;
+  c.quant.gptq_calib_batches = 4;  // the entry's scheme, pruning, GPTQ and compressor otherwise
   c.validate();
   const auto run_dir = prepare_run_dir(c);
-  const TrainSummary summary = train(c, run_dir);
+  const TrainSummary summary = run_training(c, run_dir);
   EXPECT_EQ(summary.steps, 40);
   EXPECT_LT(summary.pre_export.val_loss, 6.3);  // learned from ln(1024) = 6.93
   EXPECT_NEAR(summary.roundtrip.val_loss, summary.pre_export.val_loss, 0.03);
@@ -160,7 +151,7 @@ TEST_P(EntryEndToEnd, TrainsExportsAndEvaluates) {
   const testing::CliRun eval = testing::run_pgolf(
       "eval " + artifact.string() + " --val '" + (data / "shards" / "fineweb_val_*.bin").string() +
       "' --tokenizer " + testing::official_tokenizer().string() +
-      " --val-max-tokens 16384 --quiet 1");
+      " --val-max-tokens 16384 --quiet");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(
       eval.output.find(fmt::format("final_int6_roundtrip_exact val_loss:{:.8f} val_bpb:{:.8f}",

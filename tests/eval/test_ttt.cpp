@@ -17,7 +17,7 @@ namespace {
 
 TttOptions ttt_options(const std::string& mode) {
   TttOptions o;
-  o.ttt.mode = mode;
+  o.ttt.mode = parse_name<TttMode>(mode, "mode");
   o.ttt.chunk_tokens = 1024;  // 16 chunks of 16 training sequences
   o.ttt.batch_seqs = 16;
   o.ttt.epochs = 2;
@@ -114,13 +114,13 @@ TEST(Ttt, EntropyEpochsAndSchedules) {
   EXPECT_EQ(entropy_adapted_epochs(1.9, 3), 3);
   TttConfig c;
   c.lr = 0.01;
-  c.schedule = "chunk";
+  c.schedule = TttSchedule::kChunk;
   EXPECT_DOUBLE_EQ(ttt_learning_rate(c, 0, 11, 0, 0), 0.01);
   EXPECT_NEAR(ttt_learning_rate(c, 5, 11, 0, 0), 0.005, 1e-15);
   EXPECT_NEAR(ttt_learning_rate(c, 10, 11, 0, 0), 0.0, 1e-15);
-  c.schedule = "step";
+  c.schedule = TttSchedule::kStep;
   EXPECT_NEAR(ttt_learning_rate(c, 3, 11, 50, 100), 0.005, 1e-15);
-  c.schedule = "constant";
+  c.schedule = TttSchedule::kConstant;
   EXPECT_DOUBLE_EQ(ttt_learning_rate(c, 10, 11, 99, 100), 0.01);
 }
 
@@ -128,7 +128,7 @@ TEST(ValAdapt, NeedsItsFlagAndIsNotScoreFirst) {
   PGOLF_REQUIRE_SHARED();
   auto f = testing::trained_fixture();
   TttConfig c;
-  c.val_adapt = "postquant";
+  c.val_adapt = ValAdapt::kPostquant;
   c.val_adapt_epochs = 1;
   EXPECT_PGOLF_ERROR(c.validate(), "ALLOW_NON_COMPLIANT=1");
   EXPECT_PGOLF_ERROR(adapt_on_validation(f.model, f.stream, c, 64, nullptr, {}),

@@ -64,7 +64,7 @@ TEST(ValueResidual, LambdaFormIsIdentityAtInitAndBlendsLaterLayers) {
   torch::manual_seed(0);
   auto config = small_config();
   config.value_residual = true;
-  config.value_residual_mode = "lambda";
+  config.value_residual_mode = ValueResidualMode::kLambda;
   CausalSelfAttention first(config, true, false), later(config, true, false);
   auto plain_config = small_config();
   CausalSelfAttention plain(plain_config, true, false);
@@ -103,7 +103,7 @@ TEST(ValueResidual, LambdaFormIsIdentityAtInitAndBlendsLaterLayers) {
 TEST(ValueResidual, SigmoidFormAddsGatedLayerZeroValues) {
   auto config = small_config();
   config.value_residual = true;
-  config.value_residual_mode = "sigmoid";
+  config.value_residual_mode = ValueResidualMode::kSigmoid;
   CausalSelfAttention attn(config, true, false);
   EXPECT_EQ(attn->vrl_alpha.numel(), 1);
   EXPECT_FALSE(attn->vr_lambda.defined());

@@ -44,8 +44,8 @@ TEST(GptLayouts, BanksAndBlocksComputeTheSameFunction) {
   torch::manual_seed(1);
   GPT blocks(config);
   perturb(blocks, 2);
-  config.weight_layout = "banks";
-  config.init_scheme = "orthogonal_unscaled";
+  config.weight_layout = WeightLayout::kBanks;
+  config.init_scheme = InitScheme::kOrthogonalUnscaled;
   GPT banks(config);
   const auto unbanked = state_dict(blocks);
   load_state_dict(banks, rebank_state_dict(unbanked, config.num_layers));
@@ -65,7 +65,7 @@ TEST(GptLayouts, CoresWithOneCorePerLayerEqualBlocks) {
   torch::manual_seed(1);
   GPT blocks(config);
   perturb(blocks, 2);
-  config.weight_layout = "cores";
+  config.weight_layout = WeightLayout::kCores;
   config.unique_layers = 0;
   GPT cores(config);
   load_state_dict(cores, blocks_to_cores(state_dict(blocks)));
@@ -85,7 +85,7 @@ TEST(GptLayouts, EveryOptionOffIsTheBaselineBitForBit) {
   neutral.ve_layers = "1";          // ve_enabled stays off
   neutral.rope_ntk_ref_len = 4096;  // longer than any sequence here
   auto cores_config = base;
-  cores_config.weight_layout = "cores";
+  cores_config.weight_layout = WeightLayout::kCores;
   torch::manual_seed(7);
   GPT a(base);
   torch::manual_seed(7);
@@ -183,7 +183,7 @@ TEST(Xsa, SitsOnTheLastCoresNotTheLastLayers) {
   c.xsa_last_n = 4;
   GPT blocks(c);
   for (int64_t l = 0; l < 11; ++l) EXPECT_EQ(blocks->attention(l).use_xsa(), l >= 7) << l;
-  c.weight_layout = "cores";
+  c.weight_layout = WeightLayout::kCores;
   c.unique_layers = 10;  // #461: layer 10 runs core 0, which has no XSA
   GPT cores(c);
   for (int64_t l = 0; l < 11; ++l) {
@@ -208,11 +208,8 @@ TEST(GptConfig, RejectsImpossibleCombinations) {
   c.bigram_vocab_size = 0;
   EXPECT_PGOLF_ERROR(GPT{c}, "TRIGRAM=1");
   c = tiny_entry_config("banks");
-  c.init_scheme = "baseline";
+  c.init_scheme = InitScheme::kBaseline;
   EXPECT_PGOLF_ERROR(GPT{c}, "WEIGHT_LAYOUT=banks");
-  c = tiny_entry_config("blocks");
-  c.value_residual_mode = "both";
-  EXPECT_PGOLF_ERROR(GPT{c}, "VALUE_RESIDUAL_MODE");
 }
 
 }  // namespace

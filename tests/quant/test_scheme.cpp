@@ -47,7 +47,8 @@ TEST_F(QuantSchemeTest, Names) {
   EXPECT_EQ(quant_scheme("pr562").id, SchemeId::kPr562);
   EXPECT_EQ(quant_scheme("int8").id, SchemeId::kInt8Baseline);
   EXPECT_EQ(quant_scheme("baseline").id, SchemeId::kInt8Baseline);
-  EXPECT_PGOLF_ERROR(quant_scheme("pr999"), "unknown quantization scheme 'pr999'");
+  EXPECT_PGOLF_ERROR(quant_scheme("pr999"),
+                     "quantization scheme: 'pr999' is not one of int8 | pr1406");
   EXPECT_TRUE(is_known_quant_format("int8_clean_per_row_v1"));
   EXPECT_TRUE(is_known_quant_format(scheme_quant_format(SchemeId::kPr562)));
   EXPECT_FALSE(is_known_quant_format("int6_gptq"));

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/gpt.h"
-#include "train/optimizers.h"
+#include "optim/optimizers.h"
 #include "train/trainer.h"
 
 namespace pgolf::testing {

@@ -26,10 +26,10 @@ std::string run_args(const testing::ScratchDir& scratch, const std::string& run_
       "train --preset cpu --num-layers 2 --model-dim 64 --num-heads 2 --num-kv-heads 1 "
       "--train-seq-len 32 --train-batch-tokens 512 --iterations 16 --warmdown-iters 6 "
       "--max-wallclock-seconds 0 --val-loss-every 0 --train-log-every 1 --warmup-steps 0 "
-      "--val-max-tokens 4097 --val-batch-size 4096 --ema-enabled 1 --swa-enabled 1 "
-      "--swa-every 2 --swa-start-frac 0.5 --late-qat 1 --qat-threshold 0.9 --muon-wd 0.04 "
+      "--val-max-tokens 4097 --val-batch-size 4096 --ema-enabled --swa-enabled "
+      "--swa-every 2 --swa-start-frac 0.5 --late-qat --qat-threshold 0.9 --muon-wd 0.04 "
       "--adam-wd 0.01 --checkpoint-every 4 --data-path {} --tokenizer-path {} --run-dir {} "
-      "--run-id {} --quiet 1",
+      "--run-id {} --quiet",
       (data / "shards").string(), testing::official_tokenizer().string(), scratch.path().string(),
       run_id);
 }
@@ -58,7 +58,7 @@ TEST_P(KilledWhileCheckpointing, ResumesToTheUninterruptedResult) {
   EXPECT_EQ(progress.at("step").get<int64_t>(), 4 * (write - 1));
   EXPECT_EQ(progress.at("qat_on").get<bool>(), write == 4);
 
-  const auto resumed = testing::run_pgolf("train --resume " + run.string() + " --quiet 1");
+  const auto resumed = testing::run_pgolf("train --resume " + run.string() + " --quiet");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(read_file(run / "train.log").find(fmt::format("resumed: step:{}", 4 * (write - 1))),
             std::string::npos);

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/optim/adamw.h>
 
+#include "optim/muon.h"
 #include "quant/fake_quant.h"
 #include "train/averaging.h"
-#include "train/muon.h"
 
 namespace pgolf {
 namespace {

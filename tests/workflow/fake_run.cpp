@@ -43,7 +43,7 @@ std::filesystem::path write_fake_run(const std::filesystem::path& parent, const 
   c.train.seed = f.seed;
   c.train.iterations = 100;
   c.train.train_batch_tokens = 4096;
-  c.runtime.device = f.device;
+  c.runtime.device = DeviceSpec::parse(f.device, "device");
   c.eval.val_max_tokens = f.val_max_tokens;
   c.data.tokenizer_path = (parent / "no_tokenizer.model").string();
   write_file_atomic(dir / "config.json", to_json(c).dump(2));

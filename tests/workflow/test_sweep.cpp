@@ -17,7 +17,7 @@ std::string tiny_train_args() {
       "--preset cpu --num-layers 2 --model-dim 64 --num-heads 2 --num-kv-heads 1 "
       "--train-seq-len 64 --train-batch-tokens 1024 --iterations 30 --warmdown-iters 10 "
       "--max-wallclock-seconds 0 --train-log-every 5 --val-loss-every 10 --val-max-tokens 4096 "
-      "--val-batch-size 4096 --data-path {} --tokenizer-path {} --quiet 1 --threads 1",
+      "--val-batch-size 4096 --data-path {} --tokenizer-path {} --quiet --threads 1",
       (data / "shards").string(), testing::official_tokenizer().string());
 }
 

@@ -1,0 +1,88 @@
+#include "export/calibration.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace pgolf {
+namespace {
+
+// Restores the model's train/eval mode and removes the observer on exit.
+class CalibrationMode {
+ public:
+  explicit CalibrationMode(GPT& model) : model_(model), was_training_(model->is_training()) {
+    model_->eval();
+  }
+  ~CalibrationMode() {
+    model_->set_input_observer({});
+    model_->train(was_training_);
+  }
+  CalibrationMode(const CalibrationMode&) = delete;
+  CalibrationMode& operator=(const CalibrationMode&) = delete;
+
+ private:
+  GPT& model_;
+  bool was_training_;
+};
+
+}  // namespace
+
+Hessians collect_hessians(GPT& model, const CalibrationInputs& next_inputs, int64_t batches,
+                          HessianAccumulator::Options options) {
+  PGOLF_CHECK(batches > 0, "Hessian calibration needs at least one batch");
+  CalibrationMode mode(model);
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> order;
+  std::map<std::string, std::unique_ptr<HessianAccumulator>> accumulators;
+  std::set<std::string> seen;  // matrices already observed in this forward
+  model->set_input_observer([&](const std::string& name, const torch::Tensor& input) {
+    if (!seen.insert(name).second) return;
+    auto& acc = accumulators[name];
+    if (!acc) {
+      acc = std::make_unique<HessianAccumulator>(input.size(-1), options);
+      order.push_back(name);
+    }
+    acc->add(input);
+  });
+  const auto device = model->parameters().front().device();
+  for (int64_t b = 0; b < batches; ++b) {
+    seen.clear();
+    model->hidden(next_inputs().to(device, torch::kLong));
+  }
+  Hessians out;
+  out.reserve(order.size());
+  for (const auto& name : order) out.emplace_back(name, accumulators.at(name)->hessian());
+  return out;
+}
+
+torch::Tensor generate_calibration_sequences(GPT& model, int64_t count, int64_t length,
+                                             double temperature, int64_t batch, uint64_t seed) {
+  PGOLF_CHECK(count > 0 && length > 0 && batch > 0 && temperature > 0,
+              "self-generated calibration: bad count {} / length {} / batch {} / temperature {}",
+              count, length, batch, temperature);
+  CalibrationMode mode(model);
+  torch::NoGradGuard no_grad;
+  const auto device = model->parameters().front().device();
+  const int64_t vocab = model->config().vocab_size;
+  auto generator = at::detail::createCPUGenerator(seed);
+  std::vector<torch::Tensor> done;
+  for (int64_t start = 0; start < count; start += batch) {
+    const int64_t b = std::min(batch, count - start);
+    auto seqs = torch::randint(vocab, {b, 1}, generator, torch::kLong);
+    for (int64_t t = 1; t < length; ++t) {
+      const auto logits = model->logits(seqs.to(device)).select(1, t - 1);  // [b, V]
+      const auto probs = torch::softmax(logits.to(torch::kCPU, torch::kFloat) / temperature, -1);
+      seqs = torch::cat({seqs, torch::multinomial(probs, 1, false, generator)}, 1);
+    }
+    done.push_back(seqs);
+  }
+  return torch::cat(done, 0);
+}
+
+}  // namespace pgolf
