@@ -56,11 +56,7 @@ install_apt_packages
 PYTHON=$(find_python_with_torch)
 log "LibTorch from $("$PYTHON" -c 'import torch; print(torch.__version__, torch.__file__)')"
 
-# ccache: precompiled headers are cacheable only with this sloppiness; paths
-# below the checkout are hashed relative to it, so a fresh clone elsewhere (CI)
-# reuses what an earlier build compiled.
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
-export CCACHE_BASEDIR="$PWD"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PYTHON" >/dev/null
 cmake --build build -j"$(nproc)"
 log "built ./build/pgolf"

@@ -331,11 +331,13 @@ const std::vector<ExternalVariable>& external_variables() {
 namespace {
 
 // A Markdown table cell: a '|' in the text would end it.
-std::string cell(std::string text) {
-  for (size_t at = text.find('|'); at != std::string::npos; at = text.find('|', at + 2)) {
-    text.insert(at, "\\");
+std::string cell(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
   }
-  return text;
+  return out;
 }
 
 }  // namespace

@@ -131,8 +131,7 @@ TrainResult Trainer::run() {
     // Every rank stops after the same step: the slowest rank's clock decides.
     const double elapsed_ms = group_.all_reduce_max(clock_.running_ms());
     log_step(loss, scale, momentum, elapsed_ms);
-    const double cap_ms = 1000.0 * tc_.max_wallclock_seconds;
-    if (!stop_after_step_ && cap_ms > 0 && elapsed_ms >= cap_ms) stop_after_step_ = step_;
+    stop_when_out_of_time(elapsed_ms);
     maybe_checkpoint();
   }
   progress_->finish();
@@ -194,6 +193,13 @@ void Trainer::log_step(const torch::Tensor& loss, double lr_scale, double moment
         std::min<int64_t>(tc_.iterations, step_ + static_cast<int64_t>(remaining_steps)));
   }
   progress_->update(step_, due ? fmt::format("loss {:.4f}", result_.final_train_loss) : "");
+}
+
+// MAX_WALLCLOCK_SECONDS: once the time is up, this step is the last (the
+// loop still validates after it).
+void Trainer::stop_when_out_of_time(double elapsed_ms) {
+  const double cap_ms = 1000.0 * tc_.max_wallclock_seconds;
+  if (!stop_after_step_ && cap_ms > 0 && elapsed_ms >= cap_ms) stop_after_step_ = step_;
 }
 
 void Trainer::maybe_checkpoint() {

@@ -83,6 +83,7 @@ class Trainer {
   bool is_last_step() const;
   void validate_and_log();
   void log_step(const torch::Tensor& loss, double lr_scale, double momentum, double elapsed_ms);
+  void stop_when_out_of_time(double elapsed_ms);
   void maybe_checkpoint();
 
   const Config& config_;

@@ -10,6 +10,12 @@
 namespace pgolf {
 namespace {
 
+SpawnOptions command(std::vector<std::string> argv) {
+  SpawnOptions o;
+  o.argv = std::move(argv);
+  return o;
+}
+
 SpawnOptions piped(std::vector<std::string> argv, const std::filesystem::path& err) {
   SpawnOptions o;
   o.argv = std::move(argv);
@@ -61,15 +67,14 @@ TEST(ChildProcess, MissingProgramIsAClearError) {
 }
 
 TEST(ChildProcess, ProgramNotOnPathIsAClearError) {
-  EXPECT_PGOLF_ERROR(ChildProcess({{"pgolf-no-such-program"}}), "not found on PATH");
+  EXPECT_PGOLF_ERROR((void)ChildProcess(command({"pgolf-no-such-program"})), "not found on PATH");
 }
 
 TEST(ChildProcess, ExitCodesAndDescriptionsOfSignals) {
-  ChildProcess child({{"sh", "-c", "kill -9 $$"}});
+  ChildProcess child(command({"sh", "-c", "kill -9 $$"}));
   EXPECT_EQ(child.wait(), 128 + 9);
   EXPECT_NE(describe_exit(child.wait_status()).find("killed by signal 9"), std::string::npos);
-  ChildProcess ok({{"sh", "-c", "exit 4"}});
-  EXPECT_FALSE(ok.poll().has_value() && exit_code(*ok.poll()) != 4);
+  ChildProcess ok(command({"sh", "-c", "exit 4"}));
   EXPECT_EQ(ok.wait(), 4);
   EXPECT_EQ(describe_exit(ok.wait_status()), "exited with code 4");
 }

@@ -1,18 +1,12 @@
 // The process group: torchrun's environment, the single-process no-op group,
 // rendezvous timeouts, and a real 2-rank Gloo run: the launcher starts this
-// test binary twice with
-// PGOLF_DIST_WORKER=1 and a filter selecting one DistributedWorker test, which
-// is skipped in ordinary runs.
+// test binary twice with PGOLF_DIST_WORKER=1 and a filter selecting one
+// DistributedWorker test, which is skipped in ordinary runs.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <thread>
+#include <map>
 
 #include "dist/launcher.h"
 #include "dist/process_group.h"
@@ -27,13 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // ---------------------------------------------------------------------------

@@ -80,7 +80,9 @@ Command add_sweep_command(CLI::App& app) {
               fmt::print("sweep: seed {} ({}/{}) -> {}/{}\n", seed, i + 1, a->seeds.size(), run_dir,
                          id);
               std::fflush(stdout);
-              const int rc = ChildProcess({args}).wait();
+              SpawnOptions spawn;
+              spawn.argv = args;
+              const int rc = ChildProcess(spawn).wait();
               PGOLF_CHECK(rc == 0,
                           "sweep: training seed {} failed (exit status {}); the runs so "
                           "far are in {}",
