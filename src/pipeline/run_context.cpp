@@ -39,10 +39,14 @@ void RunContext::open_run_logs(const std::filesystem::path& run_dir) {
 
 RunContext RunContext::open_with_data(const Config& config) {
   RunContext ctx = open(config);
-  ctx.load_tokenizer();
-  ctx.val_tokens = validation_stream(config);
-  ctx.luts = build_byte_luts(*ctx.tokenizer, config.model.vocab_size).to(ctx.device);
+  ctx.load_validation();
   return ctx;
+}
+
+void RunContext::load_validation() {
+  load_tokenizer();
+  val_tokens = validation_stream(config);
+  luts = build_byte_luts(*tokenizer, config.model.vocab_size).to(device);
 }
 
 void RunContext::load_tokenizer() {
@@ -50,12 +54,20 @@ void RunContext::load_tokenizer() {
   check_vocab(*tokenizer, config.model.vocab_size);
 }
 
-GPT init_model(const Config& config, torch::Device device) {
-  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  GPT model(config.model);
+namespace {
+
+// A model on the device, computing in the configured dtype.
+GPT placed(GPT model, const Config& config, torch::Device device) {
   model->to(device);
   model->set_compute_dtype(resolve_compute_dtype(config.runtime.dtype, device));
   return model;
+}
+
+}  // namespace
+
+GPT init_model(const Config& config, torch::Device device) {
+  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
+  return placed(GPT(config.model), config, device);
 }
 
 void RunContext::init_model() {
@@ -68,10 +80,9 @@ void RunContext::init_model() {
 }
 
 void RunContext::load_model(StateDict weights) {
-  model = GPT(config.model);
-  load_weights(model, std::move(weights));
-  model->to(device);
-  model->set_compute_dtype(resolve_compute_dtype(config.runtime.dtype, device));
+  GPT loaded(config.model);
+  load_weights(loaded, std::move(weights));
+  model = placed(loaded, config, device);
 }
 
 int64_t RunContext::val_batch_seqs_per_rank() const {

@@ -52,6 +52,8 @@ struct RunContext {
 
   // The run folder's train.log and metrics.jsonl (appended: a resumed run keeps its lines).
   void open_run_logs(const std::filesystem::path& run_dir);
+  // The tokenizer, the byte tables and the validation stream (open_with_data).
+  void load_validation();
   // The tokenizer alone (e.g. for sampling), vocabulary checked.
   void load_tokenizer();
   // A new model initialised from SEED (drawn on the CPU, so every device and

@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "artifact/artifact.h"
 #include "common/device.h"
 #include "common/format.h"
 #include "common/fs.h"
@@ -22,19 +21,11 @@
 namespace pgolf {
 namespace {
 
-nlohmann::json val_json(const ValResult& r) {
-  return {{"val_loss", r.val_loss},
-          {"val_bpb", r.val_bpb},
-          {"tokens", r.token_count},
-          {"bytes", r.byte_count},
-          {"eval_time_ms", 1000.0 * r.seconds}};
-}
-
 // The reference's start-up lines, after the model is built.
-void log_setup(const RunContext& ctx, RunLog& log, int64_t accum) {
+void log_setup(RunContext& ctx, RunLog& log, int64_t accum) {
   const Config& config = ctx.config;
   const TrainConfig& tc = config.train;
-  log.print(fmt::format("model_params:{}", parameter_count(const_cast<GPT&>(ctx.model))));
+  log.print(fmt::format("model_params:{}", parameter_count(ctx.model)));
   log.print(fmt::format("world_size:{} grad_accum_steps:{}", ctx.group->world_size(), accum));
   log.print(fmt::format("device:{} compute_dtype:{} threads:{}", ctx.device.str(),
                         compute_dtype_name(ctx.model->compute_dtype()), at::get_num_threads()));
@@ -56,8 +47,8 @@ void log_setup(const RunContext& ctx, RunLog& log, int64_t accum) {
 // take part in the final evaluation (sliding windows, TTT), if it has one.
 void join_final_evaluation(RunContext& ctx, const std::filesystem::path& run_dir) {
   ctx.group->barrier();
-  const LoadedArtifact loaded = read_artifact(run_dir / artifact_file_name(ctx.config.quant));
-  load_weights(ctx.model, dequantize(loaded.model));
+  load_weights(ctx.model,
+               read_artifact_model(run_dir / artifact_file_name(ctx.config.quant)).weights);
   FinalEvalOptions fe;
   fe.group = ctx.group.get();
   fe.quiet = true;
@@ -83,9 +74,7 @@ TrainSummary run_training(const Config& config, const std::filesystem::path& run
   RunLog& log = ctx.log;
   if (!resume && master) write_file_atomic(run_dir / "config.json", to_json(config).dump(2) + "\n");
   log.file_only(describe(config));
-  ctx.load_tokenizer();
-  ctx.val_tokens = validation_stream(config);
-  ctx.luts = build_byte_luts(*ctx.tokenizer, config.model.vocab_size).to(ctx.device);
+  ctx.load_validation();
   const auto train_files = shard_files(config.data.train_glob(), "training shards");
   log.print(fmt::format("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={}",
                         config.data.tokenizer_path));
@@ -192,8 +181,8 @@ TrainSummary run_training(const Config& config, const std::filesystem::path& run
                             {"steps", summary.steps},
                             {"train_time_ms", summary.train_time_ms},
                             {"final_train_loss", summary.final_train_loss},
-                            {"pre_export", val_json(summary.pre_export)},
-                            {"roundtrip", val_json(summary.roundtrip)},
+                            {"pre_export", val_record(summary.pre_export)},
+                            {"roundtrip", val_record(summary.roundtrip)},
                             {"artifact", exported.artifact_path.filename().string()},
                             {"artifact_bytes", size.model_bytes},
                             {"code_bytes", size.code_bytes},

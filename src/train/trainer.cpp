@@ -47,6 +47,14 @@ torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& 
   return train_loss;
 }
 
+nlohmann::json val_record(const ValResult& r) {
+  return {{"val_loss", r.val_loss},
+          {"val_bpb", r.val_bpb},
+          {"tokens", r.token_count},
+          {"bytes", r.byte_count},
+          {"eval_time_ms", 1000.0 * r.seconds}};
+}
+
 Trainer::Trainer(const Config& config, GPT model, ProcessGroup& group, torch::Device device, Io io)
     : config_(config),
       tc_(config.train),
@@ -152,14 +160,11 @@ void Trainer::validate_and_log() {
   io_.log->print(fmt::format(
       "step:{}/{} val_loss:{:.4f} val_bpb:{:.4f} train_time:{:.0f}ms step_avg:{:.2f}ms", step_,
       tc_.iterations, v.val_loss, v.val_bpb, ms, ms / std::max<int64_t>(step_, 1)));
-  io_.metrics->write({{"event", "val"},
-                      {"val_loss", v.val_loss},
-                      {"val_bpb", v.val_bpb},
-                      {"tokens", v.token_count},
-                      {"bytes", v.byte_count},
-                      {"eval_time_ms", 1000.0 * v.seconds},
-                      {"step", step_},
-                      {"train_time_ms", ms}});
+  nlohmann::json record = val_record(v);
+  record["event"] = "val";
+  record["step"] = step_;
+  record["train_time_ms"] = ms;
+  io_.metrics->write(record);
   if (is_last_step() && stop_after_step_ && step_ < tc_.iterations) {
     io_.log->print(fmt::format("stopping_early: wallclock_cap train_time:{:.0f}ms step:{}/{}", ms,
                                step_, tc_.iterations));

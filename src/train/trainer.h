@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -47,6 +48,9 @@ using BatchSource = std::function<TokenBatch()>;
 torch::Tensor train_step(GPT& model, Optimizers& optimizers, const BatchSource& next_batch,
                          const TrainConfig& config, int64_t accum, torch::Device device,
                          double lr_scale, double muon_momentum, ProcessGroup* group = nullptr);
+
+// A validation as metrics.jsonl and results.json record it.
+nlohmann::json val_record(const ValResult& result);
 
 struct TrainResult {
   int64_t steps = 0;
