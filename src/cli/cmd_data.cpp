@@ -8,6 +8,11 @@
 //   DIR/datasets/<name>_sp<V>/fineweb_train_NNNNNN.bin  first documents
 //   DIR/datasets/<name>_sp<V>/fineweb_val_NNNNNN.bin    last --val-fraction of them
 //   DIR/datasets/<name>_sp<V>/stats.json                docs, tokens, bytes per split
+//
+// With --caseops (the record's CaseOps data: --tokenizer is its CaseOps model):
+//   DIR/datasets/<name>_sp<V>_lossless_caps_caseops_v1_reserved/  (the record's folder name)
+//     fineweb_{train,val}_NNNNNN.bin, stats.json           as above, shards of 10^7 tokens
+//     fineweb_val_bytes_NNNNNN.bin                         the val byte sidecar
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -39,6 +44,8 @@ struct DataOptions {
   int64_t val_docs = -1;
   int64_t max_sentence_length = 4192;
   std::string name = "fineweb10B";  // matches the default DATA_PATH .../fineweb10B_sp1024
+  bool caseops = false;
+  bool val_first = false;
   bool quiet = false;
 };
 
@@ -91,18 +98,31 @@ Tokenizer load_checked(const std::filesystem::path& model, const DataOptions& o,
 }
 
 void print_split(const char* split, const SplitStats& s) {
-  fmt::print("  {:5}: {} docs, {} tokens, {} UTF-8 bytes, {} eval bytes, {} shard(s)\n", split,
+  fmt::print("  {:5}: {} docs, {} tokens, {} UTF-8 bytes, {} eval bytes, {} shard(s){}\n", split,
              with_commas(s.docs), with_commas(s.tokens), with_commas(s.utf8_bytes),
-             with_commas(s.eval_bytes), s.files.size());
+             with_commas(s.eval_bytes), s.files.size(),
+             s.byte_files.empty() ? "" : fmt::format(" + {} byte sidecar(s)", s.byte_files.size()));
 }
 
 int run_data(const DataOptions& o) {
   PGOLF_CHECK(!o.out_dir.empty(), "pgolf data: give --out DIR");
+  PGOLF_CHECK(
+      !o.caseops || !o.tokenizer.empty(),
+      "pgolf data --caseops needs --tokenizer MODEL, a SentencePiece model that reserves "
+      "the CaseOps operators (the record's "
+      "fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model); pgolf does not train one");
   const std::vector<std::string> documents = gather_documents(o);
-  DatasetOptions dataset{o.val_fraction, o.val_docs, kMaxShardTokens, o.quiet};
+  DatasetOptions dataset;
+  dataset.val_fraction = o.val_fraction;
+  dataset.val_docs = o.val_docs;
+  dataset.val_first = o.val_first;
+  dataset.shard_tokens = o.caseops ? kCaseOpsShardTokens : kMaxShardTokens;
+  dataset.caseops = o.caseops;
+  dataset.quiet = o.quiet;
   const int64_t num_val = val_doc_count(static_cast<int64_t>(documents.size()), dataset);
+  const size_t num_train = documents.size() - static_cast<size_t>(num_val);
   const std::span<const std::string> train_docs =
-      std::span(documents).first(documents.size() - static_cast<size_t>(num_val));
+      o.val_first ? std::span(documents).last(num_train) : std::span(documents).first(num_train);
 
   const bool trained = o.tokenizer.empty();
   const std::filesystem::path model =
@@ -110,10 +130,13 @@ int run_data(const DataOptions& o) {
   const Tokenizer tokenizer = load_checked(model, o, trained);
 
   const std::filesystem::path dataset_dir =
-      std::filesystem::path(o.out_dir) / "datasets" / fmt::format("{}_sp{}", o.name, o.vocab_size);
+      std::filesystem::path(o.out_dir) / "datasets" /
+      fmt::format("{}_sp{}{}", o.name, o.vocab_size,
+                  o.caseops ? "_lossless_caps_caseops_v1_reserved" : "");
   const DatasetStats stats = write_dataset(documents, tokenizer, dataset_dir, dataset);
   fmt::print("tokenizer: {}\n", model.string());
   fmt::print("shards:    {}/fineweb_{{train,val}}_*.bin\n", dataset_dir.string());
+  if (o.caseops) fmt::print("sidecar:   {}/fineweb_val_bytes_*.bin\n", dataset_dir.string());
   print_split("train", stats.train);
   print_split("val", stats.val);
   fmt::print("stats:     {}\n", (dataset_dir / "stats.json").string());
@@ -124,6 +147,7 @@ int run_data(const DataOptions& o) {
 
 Command add_data_command(CLI::App& app) {
   auto o = std::make_shared<DataOptions>();
+  CLI::Option* vocab_size = nullptr;
   CLI::App* sub = app.add_subcommand(
       "data", "Build a dataset: train a SentencePiece tokenizer and write challenge shards");
   sub->add_option("--input", o->inputs,
@@ -135,13 +159,20 @@ Command add_data_command(CLI::App& app) {
   auto* train = sub->add_flag("--train-tokenizer", o->train_tokenizer,
                               "train a tokenizer on the train split (the default)");
   tokenizer->excludes(train);
-  sub->add_option("--vocab-size", o->vocab_size, "tokenizer vocabulary size")
-      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  vocab_size = sub->add_option("--vocab-size", o->vocab_size,
+                               "tokenizer vocabulary size (1024; 8192 with --caseops)")
+                   ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   sub->add_option("--val-fraction", o->val_fraction,
                   "fraction of the documents, taken from the end, that form the val split")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--val-docs", o->val_docs,
                   "exact number of val documents (overrides the fraction)");
+  sub->add_flag("--val-first", o->val_first,
+                "take the val documents from the start of the input, not the end (the order of "
+                "the official exporter and of the record's prepare_caseops_data.py)");
+  sub->add_flag("--caseops", o->caseops,
+                "the record's CaseOps data: case transform (lossless_caps_caseops_v1) before "
+                "tokenizing with --tokenizer, val byte sidecar, shards of 10^7 tokens");
   sub->add_option("--max-sentence-length", o->max_sentence_length,
                   "SentencePiece skips longer documents during tokenizer training")
       ->check(CLI::PositiveNumber);
@@ -149,7 +180,10 @@ Command add_data_command(CLI::App& app) {
   sub->add_flag("--default-corpus", o->default_corpus,
                 "add the Python 3.11 documentation (Debian package python3.11-doc) as text");
   sub->add_flag("--quiet", o->quiet, "plain progress lines instead of a live line");
-  return {sub, [o] { return run_data(*o); }};
+  return {sub, [o, vocab_size] {
+            if (o->caseops && vocab_size->count() == 0) o->vocab_size = 8192;
+            return run_data(*o);
+          }};
 }
 
 }  // namespace pgolf

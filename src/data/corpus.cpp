@@ -19,30 +19,14 @@
 #include "common/format.h"
 #include "common/fs.h"
 #include "common/progress.h"
+#include "data/caseops.h"
 #include "data/tokenizer.h"
+#include "data/utf8.h"
 
 namespace pgolf {
 namespace {
 
 // ---- UTF-8 -------------------------------------------------------------------
-
-// The code point starting at s[pos] and its length in bytes; length 0 if invalid.
-std::pair<char32_t, size_t> decode_utf8(std::string_view s, size_t pos) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char b0 = byte(pos);
-  if (b0 < 0x80) return {b0, 1};
-  const size_t len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
-  if (len == 0 || b0 > 0xF4 || pos + len > s.size()) return {0, 0};
-  char32_t cp = b0 & (0x7F >> len);
-  for (size_t i = 1; i < len; ++i) {
-    if ((byte(pos + i) & 0xC0) != 0x80) return {0, 0};
-    cp = (cp << 6) | (byte(pos + i) & 0x3F);
-  }
-  // Reject overlong forms, surrogates and values past U+10FFFF.
-  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return {0, 0};
-  return {cp, len};
-}
 
 // UTF-8 without NUL bytes: what we accept as a text file.
 bool is_utf8_text(std::string_view s) {
@@ -179,14 +163,16 @@ std::unordered_map<std::string, std::string> official_trainer_args(
 
 // ---- Shards ------------------------------------------------------------------
 
-// Appends tokens to fineweb_<split>_NNNNNN.bin files of at most shard_tokens each.
+// Appends tokens to fineweb_<split>_NNNNNN.bin files of at most shard_tokens each
+// (`split` is "train", "val" or "val_bytes": a byte sidecar has the same layout).
 class ShardWriter {
  public:
-  ShardWriter(std::filesystem::path dir, std::string split, int64_t shard_tokens, SplitStats& stats)
+  ShardWriter(std::filesystem::path dir, std::string split, int64_t shard_tokens,
+              std::vector<ShardInfo>& files)
       : dir_(std::move(dir)),
         split_(std::move(split)),
         shard_tokens_(shard_tokens),
-        stats_(stats) {}
+        files_(files) {}
 
   void append(std::span<const uint16_t> tokens) {
     while (!tokens.empty()) {
@@ -200,10 +186,10 @@ class ShardWriter {
 
   void flush() {
     if (buffer_.empty()) return;
-    const std::string name = fmt::format("fineweb_{}_{:06d}.bin", split_, stats_.files.size());
+    const std::string name = fmt::format("fineweb_{}_{:06d}.bin", split_, files_.size());
     write_shard(dir_ / name, buffer_);
     const int64_t n = static_cast<int64_t>(buffer_.size());
-    stats_.files.push_back({name, n, kShardHeaderBytes + 2 * n});
+    files_.push_back({name, n, kShardHeaderBytes + 2 * n});
     buffer_.clear();
   }
 
@@ -211,7 +197,7 @@ class ShardWriter {
   std::filesystem::path dir_;
   std::string split_;
   int64_t shard_tokens_;
-  SplitStats& stats_;
+  std::vector<ShardInfo>& files_;
   std::vector<uint16_t> buffer_;
 };
 
@@ -240,15 +226,44 @@ struct ByteTables {
   }
 };
 
+// One document's token ids and, with CaseOps, each token's original bytes.
+struct EncodedDocument {
+  std::vector<int> ids;
+  std::vector<uint16_t> bytes;
+};
+
+EncodedDocument encode_document(const Tokenizer& tokenizer, const std::string& doc, bool caseops) {
+  if (!caseops) return {tokenizer.encode(doc), {}};
+  Tokenizer::Pieces pieces = tokenizer.encode_pieces(caseops_encode(doc));
+  EncodedDocument out{std::move(pieces.ids), {}};
+  out.bytes.reserve(out.ids.size());
+  CaseOpsByteCounter counter;
+  for (const auto& surface : pieces.surfaces) {
+    const int64_t n = counter.count(surface);
+    PGOLF_CHECK(n <= UINT16_MAX, "a token of {} original bytes does not fit the uint16 sidecar", n);
+    out.bytes.push_back(static_cast<uint16_t>(n));
+  }
+  counter.finish();
+  return out;
+}
+
 // Encodes documents in parallel: SentencePieceProcessor::Encode is const and thread-safe.
-std::vector<std::vector<int>> encode_batch(const Tokenizer& tokenizer,
-                                           std::span<const std::string> docs) {
+// `first` numbers the batch's first document in error messages.
+std::vector<EncodedDocument> encode_batch(const Tokenizer& tokenizer,
+                                          std::span<const std::string> docs, bool caseops,
+                                          size_t first) {
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::vector<int>> out(docs.size());
+  std::vector<EncodedDocument> out(docs.size());
   std::vector<std::future<void>> jobs;
   for (size_t t = 0; t < threads; ++t) {
     jobs.push_back(std::async(std::launch::async, [&, t] {
-      for (size_t i = t; i < docs.size(); i += threads) out[i] = tokenizer.encode(docs[i]);
+      for (size_t i = t; i < docs.size(); i += threads) {
+        try {
+          out[i] = encode_document(tokenizer, docs[i], caseops);
+        } catch (const Error& e) {
+          fail("document {}: {}", first + i, e.what());
+        }
+      }
     }));
   }
   for (auto& job : jobs) job.get();  // rethrows an encoding error
@@ -260,21 +275,32 @@ void write_split(std::span<const std::string> docs, const Tokenizer& tokenizer,
                  const std::filesystem::path& out_dir, const DatasetOptions& options,
                  SplitStats& stats) {
   constexpr size_t kBatchDocs = 256;  // small enough for a live progress line
-  ShardWriter writer(out_dir, split, options.shard_tokens, stats);
+  ShardWriter writer(out_dir, split, options.shard_tokens, stats.files);
+  // The byte sidecar: val only, cut at the same token counts as the val shards.
+  const bool sidecar = options.caseops && split == "val";
+  ShardWriter byte_writer(out_dir, split + "_bytes", options.shard_tokens, stats.byte_files);
   Progress progress(fmt::format("tokenizing {}", split), static_cast<int64_t>(docs.size()), "docs",
                     options.quiet);
   const int bos = tokenizer.bos_id();
   int prev = -1;  // the split's first token is no target
-  std::vector<uint16_t> tokens;
+  std::vector<uint16_t> tokens, bytes;
   for (size_t begin = 0; begin < docs.size(); begin += kBatchDocs) {
     const auto batch = docs.subspan(begin, std::min(kBatchDocs, docs.size() - begin));
-    const auto encoded = encode_batch(tokenizer, batch);
+    const auto encoded = encode_batch(tokenizer, batch, options.caseops, begin);
     for (size_t i = 0; i < batch.size(); ++i) {
       tokens.assign(1, static_cast<uint16_t>(bos));
-      tokens.insert(tokens.end(), encoded[i].begin(), encoded[i].end());
-      for (const uint16_t t : tokens) {
-        if (prev >= 0) stats.eval_bytes += tables.bytes(prev, t);
-        prev = t;
+      tokens.insert(tokens.end(), encoded[i].ids.begin(), encoded[i].ids.end());
+      if (options.caseops) {
+        // The original bytes; BOS stands for none (and is never a target's here).
+        bytes.assign(1, 0);
+        bytes.insert(bytes.end(), encoded[i].bytes.begin(), encoded[i].bytes.end());
+        for (const uint16_t b : bytes) stats.eval_bytes += b;
+        if (sidecar) byte_writer.append(bytes);
+      } else {
+        for (const uint16_t t : tokens) {
+          if (prev >= 0) stats.eval_bytes += tables.bytes(prev, t);
+          prev = t;
+        }
       }
       stats.docs += 1;
       stats.tokens += static_cast<int64_t>(tokens.size());
@@ -284,6 +310,7 @@ void write_split(std::span<const std::string> docs, const Tokenizer& tokenizer,
     progress.update(static_cast<int64_t>(begin + batch.size()));
   }
   writer.flush();
+  byte_writer.flush();
   progress.finish(fmt::format("{} tokens", with_commas(stats.tokens)));
 }
 
@@ -291,12 +318,19 @@ nlohmann::json split_json(const SplitStats& s) {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : s.files)
     files.push_back({{"name", f.name}, {"tokens", f.tokens}, {"bytes", f.bytes}});
-  return {{"docs", s.docs},
-          {"tokens", s.tokens},
-          {"utf8_bytes", s.utf8_bytes},
-          {"eval_bytes", s.eval_bytes},
-          {"eval_target_tokens", std::max<int64_t>(0, s.tokens - 1)},
-          {"files", files}};
+  nlohmann::json out = {{"docs", s.docs},
+                        {"tokens", s.tokens},
+                        {"utf8_bytes", s.utf8_bytes},
+                        {"eval_bytes", s.eval_bytes},
+                        {"eval_target_tokens", std::max<int64_t>(0, s.tokens - 1)},
+                        {"files", files}};
+  if (!s.byte_files.empty()) {
+    nlohmann::json byte_files = nlohmann::json::array();
+    for (const auto& f : s.byte_files)
+      byte_files.push_back({{"name", f.name}, {"tokens", f.tokens}, {"bytes", f.bytes}});
+    out["byte_sidecar_files"] = byte_files;
+  }
+  return out;
 }
 
 void write_stats(const std::filesystem::path& out_dir, const DatasetStats& stats,
@@ -307,13 +341,27 @@ void write_stats(const std::filesystem::path& out_dir, const DatasetStats& stats
       {"vocab_size", stats.vocab_size},
       {"bos_id", tokenizer.bos_id()},
       {"append_eos", false},
+      {"text_transform", options.caseops ? std::string(kCaseOpsName) : std::string("identity")},
+      {"val_first", options.val_first},
       {"shard_tokens", options.shard_tokens},
       {"splits", {{"train", split_json(stats.train)}, {"val", split_json(stats.val)}}}};
   write_file_atomic(out_dir / "stats.json", json.dump(2) + "\n");
 }
 
+void check_tokenizer_transform(const Tokenizer& tokenizer, bool caseops) {
+  const bool reserved = is_caseops_tokenizer(tokenizer);
+  PGOLF_CHECK(!caseops || reserved,
+              "tokenizer {} has no pieces for the CaseOps operators U+E001..U+E004: not a CaseOps "
+              "tokenizer",
+              tokenizer.path().string());
+  PGOLF_CHECK(caseops || !reserved,
+              "tokenizer {} reserves the CaseOps operators U+E001..U+E004: its data must be built "
+              "with the CaseOps transform (pgolf data --caseops)",
+              tokenizer.path().string());
+}
+
 void remove_stale_shards(const std::filesystem::path& out_dir) {
-  for (const char* split : {"train", "val"}) {
+  for (const char* split : {"train", "val"}) {  // "val" matches the val_bytes sidecars too
     for (const auto& file :
          glob_files((out_dir / fmt::format("fineweb_{}_*.bin", split)).string())) {
       std::filesystem::remove(file);
@@ -422,6 +470,13 @@ TokenizerTrainingReport train_tokenizer(std::span<const std::string> documents,
   return report;
 }
 
+bool is_caseops_tokenizer(const Tokenizer& tokenizer) {
+  for (const char* op : {"\uE001", "\uE002", "\uE003", "\uE004"}) {
+    if (tokenizer.is_unknown(tokenizer.piece_id(op))) return false;
+  }
+  return true;
+}
+
 int64_t val_doc_count(int64_t num_docs, const DatasetOptions& options) {
   PGOLF_CHECK(num_docs >= 2, "need at least 2 documents (one train, one val), got {}", num_docs);
   if (options.val_docs >= 0) {
@@ -445,8 +500,11 @@ DatasetStats write_dataset(const std::vector<std::string>& documents, const Toke
               options.shard_tokens);
   const int64_t num_val = val_doc_count(static_cast<int64_t>(documents.size()), options);
   const std::span<const std::string> all(documents);
-  const auto train_docs = all.first(all.size() - static_cast<size_t>(num_val));
-  const auto val_docs = all.last(static_cast<size_t>(num_val));
+  const size_t num_train = all.size() - static_cast<size_t>(num_val);
+  const auto train_docs = options.val_first ? all.last(num_train) : all.first(num_train);
+  const auto val_docs = options.val_first ? all.first(static_cast<size_t>(num_val))
+                                          : all.last(static_cast<size_t>(num_val));
+  check_tokenizer_transform(tokenizer, options.caseops);
 
   std::filesystem::create_directories(out_dir);
   remove_stale_shards(out_dir);

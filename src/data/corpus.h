@@ -3,6 +3,13 @@
 // The conventions follow the official exporter
 // (openai/parameter-golf data/download_hf_docs_and_tokenize.py): each document
 // becomes [BOS] + encode(text), no EOS, shards of at most 10^8 tokens.
+//
+// With `caseops`, those of the record's CaseOps data (its
+// prepare_caseops_data.py): each document becomes [BOS] +
+// encode(caseops_encode(text)), shards of at most 10^7 tokens, and each val
+// shard gets a byte sidecar fineweb_val_bytes_NNNNNN.bin (data/shard.h) with,
+// per token, the bytes of the ORIGINAL text it stands for: 0 for BOS and the
+// case operators, else CaseOpsByteCounter over the token's surface.
 #pragma once
 
 #include <cstdint>
@@ -59,10 +66,18 @@ TokenizerTrainingReport train_tokenizer(std::span<const std::string> documents,
 
 // ---- Shards ------------------------------------------------------------------
 
+// prepare_caseops_data.py's shard size.
+inline constexpr int64_t kCaseOpsShardTokens = 10'000'000;
+
 struct DatasetOptions {
   double val_fraction = 0.1;  // the last fraction of the documents form the val split
   int64_t val_docs = -1;      // >= 0: exactly this many last documents instead
+  // The val split is taken from the start instead of the end (the order of the
+  // official exporter and of prepare_caseops_data.py, which read the first
+  // documents of docs_selected.jsonl as validation).
+  bool val_first = false;
   int64_t shard_tokens = kMaxShardTokens;
+  bool caseops = false;  // the CaseOps transform, and the val byte sidecar
   bool quiet = false;
 };
 
@@ -76,8 +91,11 @@ struct SplitStats {
   int64_t docs = 0;
   int64_t tokens = 0;      // including one BOS per document
   int64_t utf8_bytes = 0;  // raw text
-  int64_t eval_bytes = 0;  // what val_bpb divides by (byte LUTs over targets 1..tokens-1)
+  // What val_bpb divides by, over targets 1..tokens-1: the byte LUTs' counts,
+  // or with CaseOps the original bytes (the sidecar's counts).
+  int64_t eval_bytes = 0;
   std::vector<ShardInfo> files;
+  std::vector<ShardInfo> byte_files;  // the val split's byte sidecars (CaseOps)
 };
 
 struct DatasetStats {
@@ -86,11 +104,15 @@ struct DatasetStats {
   SplitStats val;
 };
 
+// Whether the tokenizer has each CaseOps operator (U+E001..U+E004) as a piece.
+bool is_caseops_tokenizer(const Tokenizer& tokenizer);
+
 // How many of num_docs documents go to the val split (at least one each way).
 int64_t val_doc_count(int64_t num_docs, const DatasetOptions& options);
 
-// Writes out_dir/fineweb_{train,val}_NNNNNN.bin and out_dir/stats.json,
-// removing stale shards of an earlier run first.
+// Writes out_dir/fineweb_{train,val}_NNNNNN.bin (and, with CaseOps,
+// fineweb_val_bytes_NNNNNN.bin) and out_dir/stats.json, removing stale shards
+// of an earlier run first. Each split keeps the documents' order.
 DatasetStats write_dataset(const std::vector<std::string>& documents, const Tokenizer& tokenizer,
                            const std::filesystem::path& out_dir, const DatasetOptions& options);
 

@@ -97,10 +97,37 @@ std::vector<std::filesystem::path> shard_files(const std::string& glob, const st
   return files;
 }
 
+namespace {
+
+// A shard's token count from its header (checked against the file size).
+int64_t shard_token_count(const std::filesystem::path& file) {
+  const int64_t file_size = file_size_or_fail(file);
+  PGOLF_CHECK(file_size >= kShardHeaderBytes,
+              "shard {}: truncated header ({} bytes, a shard starts with a {}-byte header)",
+              file.string(), file_size, kShardHeaderBytes);
+  std::ifstream in(file, std::ios::binary);
+  Header header{};
+  in.read(reinterpret_cast<char*>(header.data()), kShardHeaderBytes);
+  PGOLF_CHECK(in.good(), "shard {}: read error in header", file.string());
+  return check_header(file, header, file_size);
+}
+
+// The token shards matching a validation glob, without the byte sidecars.
+std::vector<std::filesystem::path> validation_shards(const std::string& glob) {
+  std::vector<std::filesystem::path> files;
+  for (auto& file : shard_files(glob, "validation shards")) {
+    if (!is_byte_sidecar(file)) files.push_back(std::move(file));
+  }
+  PGOLF_CHECK(!files.empty(), "no validation shards match {} (only byte sidecars)", glob);
+  return files;
+}
+
+}  // namespace
+
 torch::Tensor load_validation_tokens(const std::string& glob, int64_t seq_len, int64_t vocab_size) {
   PGOLF_CHECK(seq_len > 0, "validation: seq_len must be positive, got {}", seq_len);
   std::vector<uint16_t> all;
-  for (const auto& file : shard_files(glob, "validation shards")) {
+  for (const auto& file : validation_shards(glob)) {
     const std::vector<uint16_t> tokens = read_shard(file, vocab_size);
     all.insert(all.end(), tokens.begin(), tokens.end());
   }
@@ -112,6 +139,51 @@ torch::Tensor load_validation_tokens(const std::string& glob, int64_t seq_len, i
   torch::Tensor out = torch::empty({usable + 1}, torch::kInt64);
   int64_t* dst = out.data_ptr<int64_t>();
   std::copy(all.begin(), all.begin() + usable + 1, dst);
+  return out;
+}
+
+bool is_byte_sidecar(const std::filesystem::path& file) {
+  return file.filename().string().find("_bytes_") != std::string::npos;
+}
+
+std::filesystem::path byte_sidecar_of(const std::filesystem::path& val_shard) {
+  std::string name = val_shard.filename().string();
+  const size_t at = name.rfind("val_");
+  if (at == std::string::npos) return {};
+  name.insert(at + 4, "bytes_");
+  return val_shard.parent_path() / name;
+}
+
+torch::Tensor load_validation_byte_sidecar(const std::string& glob, int64_t length) {
+  std::vector<std::filesystem::path> with, without;
+  const std::vector<std::filesystem::path> shards = validation_shards(glob);
+  for (const auto& shard : shards) {
+    const auto sidecar = byte_sidecar_of(shard);
+    std::error_code ec;
+    (!sidecar.empty() && std::filesystem::exists(sidecar, ec) ? with : without).push_back(shard);
+  }
+  if (with.empty()) return {};
+  PGOLF_CHECK(without.empty(),
+              "validation shard {} has no byte sidecar {} but {} has one: every val shard needs "
+              "its sidecar, or none",
+              without.front().string(), byte_sidecar_of(without.front()).filename().string(),
+              with.front().filename().string());
+  std::vector<uint16_t> all;
+  for (const auto& shard : shards) {
+    const auto sidecar = byte_sidecar_of(shard);
+    const int64_t tokens = shard_token_count(shard);
+    const std::vector<uint16_t> bytes = read_shard(sidecar, 0);
+    PGOLF_CHECK(static_cast<int64_t>(bytes.size()) == tokens,
+                "byte sidecar {} holds {} entries but its shard {} holds {} tokens: they do not "
+                "belong together",
+                sidecar.string(), bytes.size(), shard.filename().string(), tokens);
+    all.insert(all.end(), bytes.begin(), bytes.end());
+  }
+  PGOLF_CHECK(length >= 0 && length <= static_cast<int64_t>(all.size()),
+              "the byte sidecars of {} hold {} entries, fewer than the {} tokens asked for", glob,
+              all.size(), length);
+  torch::Tensor out = torch::empty({length}, torch::kInt32);
+  std::copy(all.begin(), all.begin() + length, out.data_ptr<int32_t>());
   return out;
 }
 

@@ -58,7 +58,25 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
   return text;
 }
 
+Tokenizer::Pieces Tokenizer::encode_pieces(std::string_view text) const {
+  sentencepiece::ImmutableSentencePieceText spt;
+  const auto status = sp_->Encode(text, spt.mutable_proto());
+  PGOLF_CHECK(status.ok(), "tokenizer {}: cannot encode text ({})", path_.string(),
+              status.ToString());
+  Pieces out;
+  const size_t n = spt.pieces_size();
+  out.ids.reserve(n);
+  out.surfaces.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto piece = spt.pieces(static_cast<int>(i));
+    out.ids.push_back(static_cast<int>(piece.id()));
+    out.surfaces.push_back(piece.surface());
+  }
+  return out;
+}
+
 std::string Tokenizer::piece(int id) const { return sp_->IdToPiece(id); }
+int Tokenizer::piece_id(std::string_view piece) const { return sp_->PieceToId(piece); }
 bool Tokenizer::is_control(int id) const { return sp_->IsControl(id); }
 bool Tokenizer::is_unknown(int id) const { return sp_->IsUnknown(id); }
 bool Tokenizer::is_unused(int id) const { return sp_->IsUnused(id); }
@@ -71,7 +89,8 @@ void check_vocab(const Tokenizer& tokenizer, int64_t vocab_size) {
 }
 
 ByteLuts ByteLuts::to(torch::Device device) const {
-  return {base_bytes.to(device), has_leading_space.to(device), is_boundary.to(device)};
+  return {base_bytes.to(device), has_leading_space.to(device), is_boundary.to(device),
+          sidecar.defined() ? sidecar.to(device) : torch::Tensor()};
 }
 
 ByteLuts build_byte_luts(const Tokenizer& tokenizer, int64_t vocab_size) {

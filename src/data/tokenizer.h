@@ -31,7 +31,19 @@ class Tokenizer {
   std::vector<int> encode(std::string_view text) const;
   std::string decode(const std::vector<int>& ids) const;
 
+  // encode(text) with, per token, the span of `text` it stands for
+  // (SentencePiece's "surface": EncodeAsImmutableProto in C++,
+  // encode_as_immutable_proto in Python). Consecutive surfaces tile the text
+  // after normalization; of the byte-fallback pieces of one character, the
+  // last carries the whole character and the others are empty.
+  struct Pieces {
+    std::vector<int> ids;
+    std::vector<std::string> surfaces;
+  };
+  Pieces encode_pieces(std::string_view text) const;
+
   std::string piece(int id) const;
+  int piece_id(std::string_view piece) const;  // the unknown id when absent
   bool is_control(int id) const;
   bool is_unknown(int id) const;
   bool is_unused(int id) const;
@@ -52,6 +64,12 @@ struct ByteLuts {
   torch::Tensor base_bytes;         // int16: UTF-8 bytes of the piece without its leading "▁"
   torch::Tensor has_leading_space;  // bool: the piece starts with "▁"
   torch::Tensor is_boundary;        // bool: control/unknown/unused (and ids past the model)
+  // The validation byte sidecar when the data has one (CaseOps), else undefined:
+  // int32, one entry per token of the validation stream it was loaded for, the
+  // token's count of original UTF-8 bytes. When defined, val_bpb counts a
+  // target at stream position i as sidecar[i] bytes and the tables above are
+  // not used (eval/val_bpb.h).
+  torch::Tensor sidecar = {};
 
   ByteLuts to(torch::Device device) const;
 };

@@ -65,7 +65,12 @@ WindowScorer::WindowScorer(GPT model, torch::Tensor stream, const ByteLuts& luts
       batch_seqs_(batch_seqs),
       device_(model_->parameters().front().device()) {
   PGOLF_CHECK(window_len > 0 && batch_seqs > 0, "window length and batch must be positive");
-  luts_ = luts.to(device_);
+  check_sidecar_fits(luts, stream_);
+  // The sidecar is gathered per window on the CPU, like the tokens.
+  if (luts.sidecar.defined()) sidecar_ = luts.sidecar.to(torch::kCPU).contiguous();
+  ByteLuts tables = luts;
+  tables.sidecar = torch::Tensor();
+  luts_ = tables.to(device_);
 }
 
 void WindowScorer::score(std::span<const Window> windows, ValResult& total,
@@ -80,6 +85,9 @@ void WindowScorer::score(std::span<const Window> windows, ValResult& total,
   for (int64_t b0 = 0; b0 < n; b0 += batch_seqs_) {
     const int64_t b1 = std::min(b0 + batch_seqs_, n);
     auto inputs = torch::zeros({b1 - b0, L + 1}, torch::kLong);
+    // With a sidecar: each target's original bytes (0 past a window's end).
+    auto target_sidecar =
+        sidecar_.defined() ? torch::zeros({b1 - b0, L}, torch::kInt) : torch::Tensor();
     auto from = torch::empty({b1 - b0, 1}, torch::kLong);
     auto len = torch::empty({b1 - b0, 1}, torch::kLong);
     int64_t first_scored = L - 1;  // the batch's earliest scored position
@@ -88,6 +96,11 @@ void WindowScorer::score(std::span<const Window> windows, ValResult& total,
       PGOLF_CHECK(w.len <= L && w.start + w.len < stream_.numel() && w.score_from < w.len,
                   "window [{}, +{}) does not fit the stream or the window length", w.start, w.len);
       inputs[i - b0].slice(0, 0, w.len + 1).copy_(stream_.slice(0, w.start, w.start + w.len + 1));
+      if (sidecar_.defined()) {
+        target_sidecar[i - b0]
+            .slice(0, 0, w.len)
+            .copy_(sidecar_.slice(0, w.start + 1, w.start + w.len + 1));
+      }
       from[i - b0][0] = w.score_from;
       len[i - b0][0] = w.len;
       first_scored = std::min(first_scored, w.score_from);
@@ -100,9 +113,10 @@ void WindowScorer::score(std::span<const Window> windows, ValResult& total,
     const auto scored =
         positions.ge(from).logical_and(positions.lt(len)).slice(1, first_scored).to(device_);
     const auto nll = model_->token_losses(x, y, first_scored).to(torch::kDouble).mul(scored);
-    const auto bytes = target_bytes(luts_, x.slice(1, first_scored), y.slice(1, first_scored))
-                           .to(torch::kDouble)
-                           .mul(scored);
+    const auto per_target = sidecar_.defined() ? target_sidecar.slice(1, first_scored).to(device_)
+                                               : target_bytes(luts_, x.slice(1, first_scored),
+                                                              y.slice(1, first_scored));
+    const auto bytes = per_target.to(torch::kDouble).mul(scored);
     const auto sums = torch::stack({nll.sum(1), bytes.sum(1)}).to(torch::kCPU);
     const auto acc = sums.accessor<double, 2>();
     for (int64_t i = b0; i < b1; ++i) {

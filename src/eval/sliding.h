@@ -6,6 +6,7 @@
 // window is padded with token 0 after its end; causal attention keeps the
 // padding out of the scored positions); per window, the float64 sums of the
 // NLL and of the target bytes over its scored positions, as the references.
+// With a byte sidecar in the luts, a target's bytes are its sidecar entry.
 #pragma once
 
 #include <torch/types.h>
@@ -39,8 +40,9 @@ class WindowScorer {
 
  private:
   GPT model_;
-  torch::Tensor stream_;  // CPU int64
-  ByteLuts luts_;         // on the model's device
+  torch::Tensor stream_;   // CPU int64
+  ByteLuts luts_;          // on the model's device
+  torch::Tensor sidecar_;  // luts.sidecar on the CPU (undefined without one)
   int64_t window_len_;
   int64_t batch_seqs_;
   torch::Device device_;

@@ -22,6 +22,20 @@ torch::Tensor validation_stream(const Config& config) {
   return tokens;
 }
 
+ByteLuts validation_byte_luts(const Config& config, const Tokenizer& tokenizer,
+                              const torch::Tensor& stream) {
+  ByteLuts luts = build_byte_luts(tokenizer, config.model.vocab_size);
+  luts.sidecar = load_validation_byte_sidecar(config.data.val_glob(), stream.numel());
+  return luts;
+}
+
+void check_sidecar_fits(const ByteLuts& luts, const torch::Tensor& stream) {
+  PGOLF_CHECK(!luts.sidecar.defined() || luts.sidecar.numel() == stream.numel(),
+              "the byte sidecar holds {} entries but the validation stream {} tokens: it was "
+              "loaded for another stream",
+              luts.sidecar.numel(), stream.numel());
+}
+
 int64_t val_batch_seqs(int64_t val_batch_size, int64_t world_size, int64_t grad_accum,
                        int64_t seq_len) {
   const int64_t local_tokens = val_batch_size / (world_size * grad_accum);
@@ -41,6 +55,7 @@ ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& 
   const int64_t total_seqs = (tokens.numel() - 1) / L;
   const int64_t seq_begin = total_seqs * options.rank / options.world_size;
   const int64_t seq_end = total_seqs * (options.rank + 1) / options.world_size;
+  check_sidecar_fits(luts, tokens);
   const auto device = model->parameters().front().device();
   const auto device_luts = luts.to(device);
 
@@ -59,7 +74,10 @@ ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& 
       const int64_t count = y.numel();
       result.loss_sum += losses.mean().item<double>() * static_cast<double>(count);
       result.token_count += count;
-      result.byte_count += target_bytes(device_luts, x, y).sum().item<double>();
+      result.byte_count +=
+          device_luts.sidecar.defined()
+              ? device_luts.sidecar.slice(0, s * L + 1, s_end * L + 1).sum().item<double>()
+              : target_bytes(device_luts, x, y).sum().item<double>();
       if (options.token_losses) {
         auto flat = losses.reshape({-1}).to(torch::kCPU).contiguous();
         const float* p = flat.data_ptr<float>();

@@ -6,6 +6,12 @@
 //   byte_count += sum of bytes(prev, target)         (float64)
 //   val_loss = loss_sum / token_count
 //   val_bpb  = val_loss / ln 2 * token_count / byte_count
+//
+// bytes(prev, target) comes from the tokenizer's piece-length tables, or, when
+// the luts carry a validation byte sidecar (CaseOps data), from the sidecar:
+// the target at stream position i counts sidecar[i] bytes (the record's
+// eval_val and _accumulate_bpb). The same holds for the sliding windows and
+// score-first TTT (eval/sliding.h), which score through WindowScorer.
 #pragma once
 
 #include <torch/types.h>
@@ -44,6 +50,16 @@ struct ValOptions {
 // sequences of TRAIN_SEQ_LEN plus one token), cut to its first VAL_MAX_TOKENS
 // tokens when that is set (then re-trimmed), as a 1-D int64 CPU tensor.
 torch::Tensor validation_stream(const Config& config);
+
+// The byte tables val_bpb counts with on `stream` (the validation stream of
+// `config`): the tokenizer's piece-length tables, plus the val shards' byte
+// sidecar when they have one (data/shard.h), cut to the stream's length. A
+// sidecar that does not match its shard is an error, never a fall-back.
+ByteLuts validation_byte_luts(const Config& config, const Tokenizer& tokenizer,
+                              const torch::Tensor& stream);
+
+// Fails unless a sidecar in `luts`, if any, has one entry per token of `stream`.
+void check_sidecar_fits(const ByteLuts& luts, const torch::Tensor& stream);
 
 // `tokens`: the trimmed validation stream (1-D int64, length k*seq_len + 1).
 // Sums are over this rank's share only; reduce across ranks, then finish().

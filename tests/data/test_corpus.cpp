@@ -16,6 +16,7 @@
 #include "data/corpus.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
+#include "tests/data/data_command.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
@@ -247,14 +248,7 @@ TEST(CorpusDataset, CutsShardsAndRemovesStaleOnes) {
 
 // ---- pgolf data ----------------------------------------------------------------
 
-int run_data_command(std::vector<std::string> args) {
-  CLI::App app;
-  const Command command = add_data_command(app);
-  args.insert(args.begin(), "data");
-  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
-  app.parse(args);
-  return command.run();
-}
+using testing::run_data_command;
 
 TEST(CorpusCli, GivenTokenizer) {
   PGOLF_REQUIRE_SHARED();
