@@ -12,7 +12,7 @@ each group's lr and Muon's momentum, step the optimizers in main()'s order, zero
 
   eager:     the model and the script's zeropower_via_newtonschulz5 as they are
   compiled:  torch.compile(model, dynamic=False, fullgraph=True) and a compiled Newton-Schulz,
-             as main() does
+             as main() does (on CUDA, only for the script whose main() compiles it: --device)
 
 Each mode has its own model and optimizers (same initial weights). Repeats are interleaved
 (eager, compiled, eager, ...; the order rotates) so that load from other processes hits every
@@ -35,6 +35,16 @@ Served as "eval MODE BATCHES" -> {"mode", "eval": true, "seconds"}.
 --ns-dtype: bf16 (default) runs the script's own Newton-Schulz, which casts to bf16 as the
 reference does. fp32 swaps in an fp32 Newton-Schulz, the same algorithm in fp32, mirroring pgolf's
 MUON_NS_BF16=0 (its `cpu` preset): on CPUs without native bf16 matmul the bf16 one dominates.
+
+--device cuda (or cuda:N; default cpu): the model, the optimizer state and the batches on that
+GPU, set up as main() sets up its GPU: TF32 matmuls, and with --dtype bf16 (what main() trains
+in) CUDA bf16 autocast and SDPA restricted to its flash backend. Every timed region starts and
+ends with torch.cuda.synchronize(), so queued GPU work is counted. Differences from the CPU path,
+both to follow main(): the compiled mode compiles Newton-Schulz only where main() does (the
+baseline; #1406's main() runs it eagerly), and #1406's attention is FlashAttention 3 only when
+flash_attn_interface is installed; otherwise the script's own SDPA branch (HAS_FA3 = False:
+causal, enable_gqa=True, the same default scale) stands in for it, a substitution the JSON header
+states ("attention"). On CUDA the header also gives "device", "gpu", "attention", "ns_compiled".
 """
 from __future__ import annotations
 
@@ -54,6 +64,9 @@ import entry_model  # noqa: E402  (bench/reference/entry_model.py: import + buil
 
 MODES = ("eager", "compiled")
 MIN_COMPILED_WARMUP = 3
+# Whether the entry's main() compiles zeropower_via_newtonschulz5 (#1406's: "runs eagerly with
+# bmm -- do NOT compile"). Followed on CUDA; the CPU path compiles it for both, as it always has.
+MAIN_COMPILES_NS = {"baseline": True, "pr1406": False}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,23 +156,57 @@ def pr1406_optimizers(mod, model: torch.nn.Module, args) -> tuple[list[torch.opt
 OPTIMIZER_BUILDERS = {"baseline": baseline_optimizers, "pr1406": pr1406_optimizers}
 
 
+class Placement:
+    """Where the peer computes: the CPU, or a GPU set up as the scripts' main() sets it up."""
+
+    def __init__(self, name: str, dtype: str):
+        self.device = torch.device(name)
+        self.cuda = self.device.type == "cuda"
+        self.bf16 = dtype == "bf16"
+        if not self.cuda:
+            return
+        if self.device.index is not None:
+            torch.cuda.set_device(self.device)
+        # main()'s fast-math knobs. Its SDPA is flash-only; the flash kernel takes no fp32, so an
+        # fp32 comparison (--dtype fp32, not what main() runs) keeps PyTorch's backend choice.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        if self.bf16:
+            torch.backends.cuda.enable_cudnn_sdp(False)
+            torch.backends.cuda.enable_flash_sdp(True)
+            torch.backends.cuda.enable_mem_efficient_sdp(False)
+            torch.backends.cuda.enable_math_sdp(False)
+
+    def autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def sync(self) -> None:
+        """Waits for queued GPU work, so that wall-clock time counts it (no-op on the CPU)."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+
 class Runner:
     """One mode: its own model, optimizers and step."""
 
-    def __init__(self, mod, entry, opt, weights: dict[str, torch.Tensor] | None, ns_fn):
-        self.mod, self.ns_fn = mod, ns_fn
-        model, self.args = entry_model.build_model(mod, entry)
+    def __init__(self, mod, entry, opt, weights: dict[str, torch.Tensor] | None, ns_fn,
+                 place: Placement):
+        self.mod, self.ns_fn, self.place = mod, ns_fn, place
+        model, self.args = entry_model.build_model(mod, entry)  # on the CPU, as main() seeds it
         if opt.dtype == "fp32":
             model.float()
             entry_model.restore_fp32_rope_buffers(mod, entry, model)
         if weights is not None:
             cur = model.state_dict()
             model.load_state_dict({k: weights[k].to(cur[k].dtype) for k in cur}, strict=True)
+        if place.cuda:
+            model.to(place.device)  # before the optimizers, whose state follows the parameters
         model.train()
         self.base_model = model
         self.optimizers, self.muon = OPTIMIZER_BUILDERS[entry.name](mod, model, self.args)
         self.model = model
-        self.autocast = opt.dtype == "bf16"
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """main()'s loop body for one step, grad_accum_steps = 1, lr scale 1: forward, backward,
@@ -168,8 +215,7 @@ class Runner:
         self.mod.zeropower_via_newtonschulz5 = self.ns_fn  # Muon.step reads the module global
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
-        with ctx:
+        with self.place.autocast():
             loss = self.model(x, y)
         loss.backward()
         if getattr(self.args, "grad_clip_norm", 0.0) > 0:
@@ -186,22 +232,42 @@ class Runner:
 
     def run_eval(self, batches: int, x: torch.Tensor, y: torch.Tensor) -> float:
         """Seconds to score the window batch `batches` times (no gradients)."""
+        self.place.sync()
         t0 = time.perf_counter()
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
-        with torch.inference_mode(), ctx:
+        with torch.inference_mode(), self.place.autocast():
             for _ in range(batches):
                 loss = self.model(x, y)
             float(loss)
+        self.place.sync()
         return time.perf_counter() - t0
 
     def run(self, steps: int, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         """Seconds for `steps` steps (ends with a host sync) and the last loss."""
+        self.place.sync()
         t0 = time.perf_counter()
         loss = None
         for _ in range(steps):
             loss = self.step(x, y)
         value = float(loss)
+        self.place.sync()
         return time.perf_counter() - t0, value
+
+
+def attention_on_cuda(mod, entry) -> str:
+    """What the script's attention runs on a GPU, as main() would pick it. #1406's calls
+    FlashAttention 3 (flash_attn_interface, Hopper) when its import succeeded; entry_model turns
+    that off for the CPU, so it is turned back on here if the module is there. Without it, the
+    script's own HAS_FA3 = False branch substitutes F.scaled_dot_product_attention on the same
+    (B, T, H, D) tensors transposed: causal, GQA (enable_gqa=True), default 1/sqrt(D) scale, which
+    is FA3's flash_attn_func(q, k, v, causal=True) computed by another kernel."""
+    if not hasattr(mod, "HAS_FA3"):
+        return "sdpa"  # the baseline calls SDPA itself
+    mod.HAS_FA3 = hasattr(mod, "flash_attn_3_func")  # bound only by a successful import
+    if mod.HAS_FA3:
+        return "flash_attn_3"
+    entry_model.log(f"note: {entry.name}: flash_attn_interface (FlashAttention 3) is not installed; "
+                    "its attention runs as the script's SDPA branch (causal, GQA), a substitute")
+    return "sdpa substitute for flash_attn_3"
 
 
 class Peer:
@@ -215,10 +281,14 @@ class Peer:
         overrides = dict(kv.split("=", 1) for kv in opt.set)
         overrides["TRAIN_SEQ_LEN"] = str(opt.seq_len)
         self.env = entry_model.prepare_env(text, entry, opt.seed, overrides)
+        self.place = Placement(opt.device, opt.dtype)
         mod = entry_model.import_script(opt.script.resolve(), entry)
+        self.attention = attention_on_cuda(mod, entry) if self.place.cuda else None
         weights = entry_model.load_safetensors(opt.load) if opt.load else None
         script_ns = mod.zeropower_via_newtonschulz5
         ns = script_ns if opt.ns_dtype == "bf16" else ns5_fp32
+        # main() compiles Newton-Schulz or not per entry; the CPU path always has (kept as it was).
+        self.ns_compiled = MAIN_COMPILES_NS[entry.name] or not self.place.cuda
         self.runners: dict[str, Runner] = {}
         self.compile_s = 0.0
         if opt.batch_tokens % opt.seq_len:
@@ -226,16 +296,20 @@ class Peer:
         gen = torch.Generator().manual_seed(opt.seed if opt.seed is not None else 1337)
         vocab = int(mod.Hyperparameters().vocab_size)
         tok = torch.randint(vocab, (opt.batch_tokens + 1,), generator=gen)
-        self.x = tok[:-1].view(-1, opt.seq_len)
-        self.y = tok[1:].view(-1, opt.seq_len)
-        self.xw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen)
-        self.yw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen)
+        # Drawn on the CPU generator whatever the device: the same tokens on the CPU and a GPU.
+        dev = self.place.device
+        self.x = tok[:-1].view(-1, opt.seq_len).to(dev)
+        self.y = tok[1:].view(-1, opt.seq_len).to(dev)
+        self.xw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen).to(dev)
+        self.yw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen).to(dev)
         for mode in opt.modes:
             if mode == "eager":
-                r = Runner(mod, entry, opt, weights, ns)
+                r = Runner(mod, entry, opt, weights, ns, self.place)
             else:
-                r = Runner(mod, entry, opt, weights, torch.compile(ns))
+                r = Runner(mod, entry, opt, weights, torch.compile(ns) if self.ns_compiled else ns,
+                           self.place)
                 r.model = torch.compile(r.base_model, dynamic=False, fullgraph=True)
+            self.place.sync()
             t0 = time.perf_counter()
             # Compiled mode recompiles on its 2nd and 3rd calls (guards on the script's cached
             # rotary tables, automatic dynamic shapes for Newton-Schulz): warm up past that.
@@ -244,6 +318,7 @@ class Peer:
             if opt.eval_seqs > 0:
                 r.run_eval(warmup, self.xw, self.yw)  # inference mode compiles its own graph
             if mode == "compiled":
+                self.place.sync()
                 self.compile_s = time.perf_counter() - t0
             self.runners[mode] = r
         self.params = sum(p.numel() for p in next(iter(self.runners.values())).base_model.parameters())
@@ -255,10 +330,15 @@ class Peer:
         return self.runners[mode].run_eval(batches, self.xw, self.yw)
 
     def header(self, opt) -> dict:
-        return {"torch": torch.__version__, "threads": torch.get_num_threads(), "entry": opt.entry,
-                "params": self.params, "dtype": opt.dtype, "ns_dtype": opt.ns_dtype,
-                "seq_len": opt.seq_len, "batch_tokens": opt.batch_tokens, "env": self.env,
-                "compile_s": round(self.compile_s, 3)}
+        out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "entry": opt.entry,
+               "params": self.params, "dtype": opt.dtype, "ns_dtype": opt.ns_dtype,
+               "seq_len": opt.seq_len, "batch_tokens": opt.batch_tokens, "env": self.env,
+               "compile_s": round(self.compile_s, 3)}
+        if self.place.cuda:  # the CPU header stays as it was
+            out.update(device=str(self.place.device),
+                       gpu=torch.cuda.get_device_name(self.place.device),
+                       attention=self.attention, ns_compiled=self.ns_compiled)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,10 +391,14 @@ def parse_args(argv=None):
     ap.add_argument("--seq-len", type=int, default=1024)
     ap.add_argument("--batch-tokens", type=int, default=8192)
     ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
-                    help="fp32: all fp32, no autocast; bf16: the script's dtypes + CPU bf16 autocast")
+                    help="fp32: all fp32, no autocast; bf16: the script's dtypes + bf16 autocast "
+                         "(on the device's type: CPU or CUDA)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu, cuda or cuda:N: where the model, optimizer state and batches live")
     ap.add_argument("--ns-dtype", choices=("fp32", "bf16"), default="bf16")
     ap.add_argument("--modes", default="eager,compiled")
-    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch CPU intra-op threads (0: default; on CUDA only the host side's)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps per mode (compiles)")
     ap.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
     ap.add_argument("--repeats", type=int, default=5)
@@ -333,11 +417,32 @@ def parse_args(argv=None):
         ap.error("--set wants NAME=VALUE")
     if opt.warmup < 1 or opt.steps < 1 or opt.repeats < 1:
         ap.error("--warmup, --steps and --repeats must be >= 1")
+    try:
+        device = torch.device(opt.device)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda") or (device.type == "cpu" and device.index):
+        ap.error(f"--device {opt.device!r}: cpu, cuda or cuda:N")
     return opt
+
+
+def check_device(name: str) -> None:
+    """One clear message, before any work, when the GPU asked for is not there."""
+    device = torch.device(name)
+    if device.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise SystemExit(f"peer_step: --device {name}: no CUDA device is available to this "
+                         f"PyTorch ({torch.__version__}, {build})")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise SystemExit(f"peer_step: --device {name}: only {count} CUDA device(s) are visible")
 
 
 def main() -> None:
     opt = parse_args()
+    check_device(opt.device)
     if opt.threads > 0:
         torch.set_num_threads(opt.threads)
     # pgolf flushes denormals to zero on the CPU (common/device.h): training

@@ -40,3 +40,8 @@ if(PGOLF_TORCH_SITE_PACKAGES)
     target_link_options(pgolf::torch INTERFACE "LINKER:-rpath-link,${_rpath_link}")
   endif()
 endif()
+# libstdc++ before LibTorch in the load order: torch 2.11's libtorch.so exports
+# a broken copy of part of std::filesystem (pytorch/pytorch#133437), and a
+# binary that binds std::filesystem::remove_all to it jumps to address 0.
+target_link_options(pgolf::torch INTERFACE
+                    "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")

@@ -27,6 +27,14 @@ std::filesystem::path shared_dir() {
   return {};
 }
 
+std::filesystem::path pgolf_binary() {
+  // A relocated test binary (the GPU bundle: scripts/gpu/bundle.sh) finds the
+  // pgolf beside it; the build tree's path is compiled in.
+  const std::filesystem::path built = PGOLF_BINARY;
+  if (std::filesystem::exists(built)) return built;
+  return std::filesystem::read_symlink("/proc/self/exe").parent_path() / "pgolf";
+}
+
 ModelConfig two_layer_model(ModelConfig base, int64_t dim) {
   base.num_layers = 2;
   base.model_dim = dim;
@@ -102,7 +110,7 @@ Config trained_tiny_config() {
 
 const std::filesystem::path& trained_tiny_run() {
   static const std::filesystem::path run = [] {
-    const auto cache = std::filesystem::path(PGOLF_BINARY).parent_path() / "test_cache";
+    const auto cache = pgolf_binary().parent_path() / "test_cache";
     const auto done = cache / "trained_tiny_v1";
     if (std::filesystem::exists(done / "results.json")) return done;
     std::filesystem::create_directories(cache);
@@ -135,7 +143,7 @@ std::filesystem::path official_tokenizer() {
 }
 
 CliRun run_pgolf(const std::string& args) {
-  const std::string command = std::string(PGOLF_BINARY) + " " + args + " 2>&1";
+  const std::string command = pgolf_binary().string() + " " + args + " 2>&1";
   CliRun run{-1, ""};
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return run;

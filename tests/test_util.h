@@ -15,6 +15,9 @@ namespace pgolf::testing {
 
 // ../shared beside the checkout (or $PGOLF_SHARED); empty path if absent.
 std::filesystem::path shared_dir();
+// The pgolf executable the CLI tests run (the build tree's, or the one beside
+// a relocated test binary).
+std::filesystem::path pgolf_binary();
 
 // The golden tiny model's shape (golden/README.md): 4 layers, width 128, 4 heads, 2 KV heads.
 ModelConfig golden_tiny_config();

@@ -177,6 +177,11 @@ void print_comparisons(const BenchArgs& args, const Config& base, torch::Device 
     fmt::print("params {} (peer {}), peer: torch {} threads {} ns_dtype {} compile {:.1f} s\n",
                r.params, h.value("params", 0), h.value("torch", "?"), h.value("threads", 0),
                h.value("ns_dtype", "?"), h.value("compile_s", 0.0));
+    // On CUDA: which GPU, and whether #1406's FlashAttention 3 call ran or
+    // the script's own SDPA branch stood in for it.
+    if (h.contains("gpu")) {
+      fmt::print("peer on {}: attention {}\n", h.value("gpu", "?"), h.value("attention", "?"));
+    }
     fmt::print("training step:\n{}", format_compare_table(r.impls, r.flops_per_token, peak));
     if (!r.eval_impls.empty()) {
       fmt::print("sliding-window evaluation ({} windows of {}, stride {}; scored tokens/s):\n{}",

@@ -26,7 +26,7 @@ struct EvalArgs {
   std::string tokenizer;
   std::string token_losses;
   std::string results;
-  int nproc = 1;
+  int nproc = 0;  // 0: this process; N >= 1: N launched ranks
 };
 
 // Writes one line per scored target: its position in the stream, its id and its loss.
@@ -79,7 +79,7 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   return {
       sub, [args, flags] {
-        if (args->nproc > 1) return launch_invocation(args->nproc);
+        if (args->nproc >= 1) return launch_invocation(args->nproc);
         PGOLF_CHECK(args->artifact.empty() != args->weights.empty(),
                     "give exactly one of ARTIFACT or --weights FILE");
         Config config = flags->resolve();
@@ -106,7 +106,7 @@ Command add_eval_command(CLI::App& app) {
 
         std::vector<float> losses;
         ValOptions options;
-        PGOLF_CHECK(args->token_losses.empty() || !group.active(),
+        PGOLF_CHECK(args->token_losses.empty() || group.world_size() == 1,
                     "--token-losses needs a single process");
         if (!args->token_losses.empty()) options.token_losses = &losses;
         Progress progress("eval", (stream.numel() - 1) / config.train.train_seq_len, "seqs",

@@ -64,18 +64,20 @@ Command add_train_command(CLI::App& app) {
   auto resume = std::make_shared<std::string>();
   sub->add_option("--resume", *resume,
                   "continue the run in this folder from its checkpoint (same configuration)");
-  auto nproc = std::make_shared<int>(1);
+  auto nproc = std::make_shared<int>(0);
   sub->add_option("--nproc", *nproc,
-                  "start N local ranks (torchrun's environment) and wait for them");
+                  "start N local ranks (torchrun's environment) and wait for them; 1 runs one "
+                  "rank through the launcher and its process group (NCCL on CUDA)")
+      ->check(CLI::Range(1, 64));
   return {sub, [flags, resume, nproc] {
             Config config = flags->resolve();
-            if (*nproc > 1) return launch_ranks(*nproc, config, !resume->empty());
+            if (*nproc >= 1) return launch_ranks(*nproc, config, !resume->empty());
             const bool resuming = !resume->empty();
             const std::filesystem::path run_dir =
                 resuming ? std::filesystem::path(*resume) : prepare_run_dir(config);
             if (resuming) config = resume_config(run_dir, config, *flags);
             const bool master =
-                !dist_env_from_environment().active() || dist_env_from_environment().rank == 0;
+                !dist_env_from_environment().launched || dist_env_from_environment().rank == 0;
             if (master) fmt::print("run folder: {}\n{}", run_dir.string(), describe(config));
             const TrainSummary summary = run_training(config, run_dir, resuming);
             if (master)

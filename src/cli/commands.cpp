@@ -48,7 +48,7 @@ void set_invocation(int argc, char** argv) { invocation_storage().assign(argv + 
 const std::vector<std::string>& invocation() { return invocation_storage(); }
 
 int launch_invocation(int nproc, const std::vector<std::string>& extra) {
-  PGOLF_CHECK(!dist_env_from_environment().active(),
+  PGOLF_CHECK(!dist_env_from_environment().launched,
               "--nproc inside a launched rank (RANK is set)");
   std::vector<std::string> args;
   const auto& all = invocation();

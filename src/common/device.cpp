@@ -22,10 +22,10 @@ torch::Device resolve_device(const std::string& name) {
   return device;
 }
 
-void configure_threads(int64_t threads) {
-  const int64_t n = threads > 0
-                        ? threads
-                        : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+void configure_threads(int64_t threads, int64_t local_ranks) {
+  const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t n =
+      threads > 0 ? threads : std::max<int64_t>(1, cores / std::max<int64_t>(1, local_ranks));
   at::set_num_threads(static_cast<int>(n));
   // Denormal floats are ~100x slower on x86 CPUs, and training produces them
   // (zero-initialised projections grow from tiny values): measured 5.7 s/step

@@ -11,9 +11,10 @@ namespace pgolf {
 // "cpu", "cuda", "cuda:N" -> a device; a clear error if CUDA is asked for but absent.
 torch::Device resolve_device(const std::string& name);
 
-// Sets intra-op threads (0: all cores; LibTorch would otherwise pick its own
-// default) and flushes denormals to zero on the CPU.
-void configure_threads(int64_t threads);
+// Sets intra-op threads (0: this machine's cores shared among its
+// `local_ranks` processes; LibTorch would give each rank all of them) and
+// flushes denormals to zero on the CPU.
+void configure_threads(int64_t threads, int64_t local_ranks = 1);
 
 // Waits for queued device work (a no-op on CPU), so wall-clock timings are real.
 void synchronize(torch::Device device);

@@ -286,7 +286,9 @@ std::vector<Option> config_options(Config& c) {
       make_option("runtime", "device", r.device, "where to compute", "PGOLF_DEVICE"),
       make_option("runtime", "dtype", r.dtype, "compute dtype (auto: bf16 on CUDA, fp32 on CPU)",
                   "PGOLF_DTYPE"),
-      make_option("runtime", "threads", r.threads, "CPU threads (0: all cores)", "PGOLF_THREADS"),
+      make_option("runtime", "threads", r.threads,
+                  "CPU threads per process (0: the cores shared among this machine's ranks)",
+                  "PGOLF_THREADS"),
       make_option("runtime", "run_dir", r.run_dir, "parent folder of run folders", "PGOLF_RUN_DIR"),
       make_option("runtime", "run_id", r.run_id, "run folder name (default: timestamp)", "RUN_ID"),
       make_option("runtime", "quiet", r.quiet, "periodic log lines only, no live progress",
@@ -315,9 +317,10 @@ std::vector<Option> config_options(Config& c) {
 
 const std::vector<ExternalVariable>& external_variables() {
   static const std::vector<ExternalVariable> variables = {
-      {"RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT",
-       "torchrun's description of this process in a multi-process run (dist/process_group.h); "
-       "`--nproc N` sets them, and LOCAL_WORLD_SIZE, for each rank it starts"},
+      {"RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT",
+       "torchrun's description of this process in a multi-process run (dist/process_group.h; "
+       "LOCAL_WORLD_SIZE also divides the cores among a machine's ranks); `--nproc N` sets "
+       "them for each rank it starts"},
       {"GLOO_SOCKET_IFNAME", "network interfaces Gloo binds to (comma-separated), as in PyTorch"},
       {"PATH", "where a child process's program is looked up (dist/process.h)"},
       {"OMP_NUM_THREADS, MKL_NUM_THREADS",

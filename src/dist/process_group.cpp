@@ -1,6 +1,7 @@
 #include "dist/process_group.h"
 
 #include <arpa/inet.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -116,6 +117,7 @@ DistEnv dist_env_from(const std::map<std::string, std::string>& vars) {
   const auto world = lookup(vars, "WORLD_SIZE");
   DistEnv env;
   if (!rank && !world) return env;
+  env.launched = true;
   PGOLF_CHECK(rank && world,
               "{} is set but {} is not: a multi-process run needs both (torchrun sets "
               "RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)",
@@ -130,6 +132,14 @@ DistEnv dist_env_from(const std::map<std::string, std::string>& vars) {
     PGOLF_CHECK(env.local_rank < env.world_size, "LOCAL_RANK={} must be below WORLD_SIZE={}",
                 env.local_rank, env.world_size);
   }
+  // torchrun sets it; without it, every rank is taken to share this machine.
+  env.local_world_size = env.world_size;
+  if (const auto local_world = lookup(vars, "LOCAL_WORLD_SIZE")) {
+    env.local_world_size = parse_int("LOCAL_WORLD_SIZE", *local_world, 1, env.world_size);
+    PGOLF_CHECK(env.local_rank < env.local_world_size,
+                "LOCAL_RANK={} must be below LOCAL_WORLD_SIZE={}", env.local_rank,
+                env.local_world_size);
+  }
   if (const auto addr = lookup(vars, "MASTER_ADDR")) {
     PGOLF_CHECK(!addr->empty(), "MASTER_ADDR is set but empty");
     env.master_addr = *addr;
@@ -142,7 +152,8 @@ DistEnv dist_env_from(const std::map<std::string, std::string>& vars) {
 
 DistEnv dist_env_from_environment() {
   std::map<std::string, std::string> vars;
-  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+  for (const char* name :
+       {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) {
     if (const char* value = std::getenv(name)) vars[name] = value;
   }
   return dist_env_from(vars);
@@ -172,10 +183,11 @@ struct ProcessGroup::Impl {
 
   void check_tensor(const torch::Tensor& t, size_t index, const char* what) const {
     PGOLF_CHECK(t.defined(), "{}: tensor {} is undefined", what, index);
-    PGOLF_CHECK(t.device() == device, "{}: tensor {} is on {}, the process group on {}", what,
-                index, t.device().str(), device.str());
     PGOLF_CHECK(t.layout() == torch::kStrided, "{}: tensor {} is not dense", what, index);
   }
+
+  // `t` where the backend needs it (NCCL: the rank's GPU; Gloo: the CPU).
+  torch::Tensor on_device(const torch::Tensor& t) const { return t.to(device).contiguous(); }
 
   // Applies `collective` to `tensors` with one flat buffer per dtype (order of
   // first appearance, the same on every rank), passes each buffer to `finish`,
@@ -197,13 +209,13 @@ struct ProcessGroup::Impl {
     }
     std::vector<torch::Tensor> buffers;
     for (const auto& group : groups) {
-      if (group.size() == 1 && tensors[group[0]].is_contiguous()) {
-        buffers.push_back(tensors[group[0]]);  // in place, no copy
+      if (group.size() == 1) {
+        buffers.push_back(on_device(tensors[group[0]]));  // in place where it can be
         continue;
       }
       std::vector<torch::Tensor> flat;
       flat.reserve(group.size());
-      for (size_t i : group) flat.push_back(tensors[i].reshape(-1));
+      for (size_t i : group) flat.push_back(on_device(tensors[i]).reshape(-1));
       buffers.push_back(torch::cat(flat));
     }
     // Every collective is queued before the first wait.
@@ -212,6 +224,7 @@ struct ProcessGroup::Impl {
       for (auto& buffer : buffers) {
         std::vector<at::Tensor> one{buffer};
         works.push_back(collective(one));
+        buffer = one[0];  // c10d's contract: the result is in the vector's tensor
       }
       for (auto& work : works) work->wait();
     } catch (const std::exception& e) {
@@ -221,6 +234,10 @@ struct ProcessGroup::Impl {
     for (size_t g = 0; g < groups.size(); ++g) {
       finish(buffers[g]);
       if (buffers[g].is_same(tensors[groups[g][0]])) continue;
+      if (groups[g].size() == 1) {
+        tensors[groups[g][0]].copy_(buffers[g]);
+        continue;
+      }
       int64_t offset = 0;
       for (size_t i : groups[g]) {
         auto& t = tensors[i];
@@ -233,10 +250,22 @@ struct ProcessGroup::Impl {
 
 ProcessGroup::ProcessGroup() : impl_(std::make_unique<Impl>()) {}
 
+ProcessGroup::ProcessGroup(int64_t rank, int64_t world_size, torch::Device device,
+                           c10::intrusive_ptr<c10d::Backend> backend, std::string backend_name)
+    : impl_(std::make_unique<Impl>()) {
+  PGOLF_CHECK(rank >= 0 && rank < world_size, "rank {} is outside world size {}", rank, world_size);
+  PGOLF_CHECK(backend || world_size == 1, "a group of {} ranks needs a backend", world_size);
+  impl_->rank = rank;
+  impl_->world_size = world_size;
+  impl_->device = device;
+  impl_->backend = std::move(backend);
+  impl_->backend_name = std::move(backend_name);
+}
+
 ProcessGroup::ProcessGroup(const DistEnv& env, torch::Device device, const DistOptions& options)
     : impl_(std::make_unique<Impl>()) {
   impl_->device = device;
-  if (!env.active()) return;
+  if (!env.launched && !env.active()) return;  // a single process: no-op group
   if (device.is_cuda() && !device.has_index()) {
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
     impl_->device = device;  // tensors say cuda:N, so the checks compare with cuda:N
@@ -316,6 +345,8 @@ ProcessGroup& ProcessGroup::operator=(ProcessGroup&&) noexcept = default;
 int64_t ProcessGroup::rank() const { return impl_->rank; }
 int64_t ProcessGroup::world_size() const { return impl_->world_size; }
 std::string ProcessGroup::backend() const { return impl_->backend_name; }
+torch::Device ProcessGroup::device() const { return impl_->device; }
+bool ProcessGroup::active() const { return impl_->backend != nullptr; }
 
 void ProcessGroup::all_reduce_mean(std::vector<torch::Tensor>& tensors) {
   if (!active() || tensors.empty()) return;
@@ -341,7 +372,7 @@ void ProcessGroup::all_reduce_sum(torch::Tensor& tensor) {
   if (!active()) return;
   impl_->check_tensor(tensor, 0, "all_reduce_sum");
   torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> one{tensor.is_contiguous() ? tensor : tensor.contiguous()};
+  std::vector<at::Tensor> one{impl_->on_device(tensor)};
   impl_->run("all_reduce_sum", [&] {
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::SUM;
@@ -350,16 +381,34 @@ void ProcessGroup::all_reduce_sum(torch::Tensor& tensor) {
   if (!one[0].is_same(tensor)) tensor.copy_(one[0]);
 }
 
-double ProcessGroup::all_reduce_max(double value) {
-  if (!active()) return value;
+double ProcessGroup::all_reduce_max(double value) { return all_reduce_max_async(value).get(); }
+
+ProcessGroup::PendingMax ProcessGroup::all_reduce_max_async(double value) {
+  PendingMax pending;
+  pending.value_ = value;
+  if (!active()) return pending;
   std::vector<at::Tensor> one{
       torch::full({1}, value, torch::TensorOptions().dtype(torch::kFloat64).device(impl_->device))};
+  // NCCL's wait() only orders the current stream after the collective; the
+  // host is not blocked (Gloo's CPU collective does block, briefly).
   impl_->run("all_reduce_max", [&] {
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::MAX;
     return impl_->backend->allreduce(one, opts);
   });
-  return one[0].item<double>();
+  pending.host_ = one[0].to(torch::kCPU, /*non_blocking=*/true);  // pinned, asynchronous
+  if (one[0].is_cuda()) {
+    pending.ready_.emplace(c10::DeviceType::CUDA);
+    c10::impl::VirtualGuardImpl guard(c10::DeviceType::CUDA);
+    pending.ready_->record(guard.getStream(one[0].device()));
+  }
+  return pending;
+}
+
+double ProcessGroup::PendingMax::get() {
+  if (!host_.defined()) return value_;
+  if (ready_) ready_->synchronize();
+  return host_.item<double>();
 }
 
 void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, int64_t root) {

@@ -1,7 +1,6 @@
 #include "eval/ttt.h"
 
 #include <fmt/format.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <cmath>
@@ -14,6 +13,7 @@
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
 #include "eval/windows.h"
+#include "optim/grad_clip.h"
 
 namespace pgolf {
 namespace {
@@ -196,7 +196,7 @@ class ScoreFirstTtt {
       }
       opt_.group->all_reduce_mean(grads);
     }
-    if (cfg_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip);
+    if (cfg_.grad_clip > 0) clip_grad_norm_no_sync(params, cfg_.grad_clip);
     optimizer.step(ttt_learning_rate(cfg_, c, chunks_, result_.steps, total_steps_));
     ++result_.steps;
   }

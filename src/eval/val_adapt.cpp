@@ -1,7 +1,6 @@
 #include "eval/val_adapt.h"
 
 #include <fmt/format.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <cmath>
@@ -12,6 +11,7 @@
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
 #include "eval/windows.h"
+#include "optim/grad_clip.h"
 
 namespace pgolf {
 namespace {
@@ -138,7 +138,7 @@ ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, cons
         }
         group->all_reduce_mean(grads);
       }
-      torch::nn::utils::clip_grad_norm_(params, kGradClip);
+      clip_grad_norm_no_sync(params, kGradClip);
       const double lr =
           mode == ValAdapt::kPrequant
               ? ttt.val_adapt_lr

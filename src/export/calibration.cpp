@@ -1,5 +1,6 @@
 #include "export/calibration.h"
 
+#include <ATen/Context.h>
 #include <torch/torch.h>
 
 #include <map>
@@ -70,17 +71,23 @@ torch::Tensor generate_calibration_sequences(GPT& model, int64_t count, int64_t 
   torch::NoGradGuard no_grad;
   const auto device = model->parameters().front().device();
   const int64_t vocab = model->config().vocab_size;
-  auto generator = at::detail::createCPUGenerator(seed);
+  // Sampled where the model runs, from a generator of that device seeded with
+  // `seed` (the reference's CUDA generator): no logits copied to the host.
+  auto generator = device.is_cpu() ? at::detail::createCPUGenerator(seed)
+                                   : at::globalContext()
+                                         .getAcceleratorHooksInterface(device.type())
+                                         .getNewGenerator(device.index());
+  generator.set_current_seed(seed);
   std::vector<torch::Tensor> done;
   for (int64_t start = 0; start < count; start += batch) {
     const int64_t b = std::min(batch, count - start);
-    auto seqs = torch::randint(vocab, {b, 1}, generator, torch::kLong);
+    auto seqs = torch::randint(vocab, {b, 1}, generator, torch::dtype(torch::kLong).device(device));
     for (int64_t t = 1; t < length; ++t) {
-      const auto logits = model->logits(seqs.to(device)).select(1, t - 1);  // [b, V]
-      const auto probs = torch::softmax(logits.to(torch::kCPU, torch::kFloat) / temperature, -1);
+      const auto logits = model->logits(seqs).select(1, t - 1);  // [b, V]
+      const auto probs = torch::softmax(logits.to(torch::kFloat) / temperature, -1);
       seqs = torch::cat({seqs, torch::multinomial(probs, 1, false, generator)}, 1);
     }
-    done.push_back(seqs);
+    done.push_back(seqs.to(torch::kCPU));
   }
   return torch::cat(done, 0);
 }

@@ -1,5 +1,7 @@
 #include "optim/grad_clip.h"
 
+#include <ATen/ops/_foreach_mul.h>
+
 namespace pgolf {
 
 torch::Tensor clip_grad_norm_no_sync(const std::vector<torch::Tensor>& params, double max_norm) {
@@ -12,7 +14,7 @@ torch::Tensor clip_grad_norm_no_sync(const std::vector<torch::Tensor>& params, d
   for (const auto& g : grads) norms.push_back(g.norm(2));
   const auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
   const auto coef = torch::clamp(max_norm / (total + 1e-6), std::nullopt, 1.0);
-  for (auto& g : grads) g.mul_(coef);
+  at::_foreach_mul_(grads, coef);  // one launch for all gradients
   return total;
 }
 

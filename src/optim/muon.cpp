@@ -1,5 +1,8 @@
 #include "optim/muon.h"
 
+#include <ATen/ops/_foreach_add.h>
+#include <ATen/ops/_foreach_mul.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -111,12 +114,20 @@ void Muon::step(double lr, double momentum) {
   const bool split = group_ && group_->active();
   const int64_t W = split ? group_->world_size() : 1, rank = split ? group_->rank() : 0;
   std::vector<torch::Tensor> updates(params_.size());
+  // Momentum for every matrix in two multi-tensor kernels (buf = m * buf + g).
+  std::vector<torch::Tensor> bufs, grads;
   for (size_t i = 0; i < params_.size(); ++i) {
-    auto& p = params_[i];
-    if (!p.grad().defined()) continue;
-    auto& buf = buffers_[i];
-    if (!buf.defined()) buf = torch::zeros_like(p.grad());
-    buf.mul_(momentum).add_(p.grad());
+    if (!params_[i].grad().defined()) continue;
+    if (!buffers_[i].defined()) buffers_[i] = torch::zeros_like(params_[i].grad());
+    bufs.push_back(buffers_[i]);
+    grads.push_back(params_[i].grad());
+  }
+  if (!bufs.empty()) {
+    at::_foreach_mul_(bufs, momentum);
+    at::_foreach_add_(bufs, grads);
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
     if (static_cast<int64_t>(i) % W == rank) updates[i] = orthogonalized_update(i, momentum);
   }
   if (split) {
@@ -139,12 +150,15 @@ void Muon::step(double lr, double momentum) {
       offset += n;
     }
   }
+  std::vector<torch::Tensor> stepped, deltas;
   for (size_t i = 0; i < params_.size(); ++i) {
-    auto& p = params_[i];
     if (!updates[i].defined()) continue;
-    if (options_.weight_decay > 0) p.mul_(1.0 - lr * options_.weight_decay);
-    p.add_(updates[i].to(p.scalar_type()), -lr);
+    stepped.push_back(params_[i]);
+    deltas.push_back(updates[i].to(params_[i].scalar_type()));
   }
+  if (stepped.empty()) return;
+  if (options_.weight_decay > 0) at::_foreach_mul_(stepped, 1.0 - lr * options_.weight_decay);
+  at::_foreach_add_(stepped, deltas, -lr);
 }
 
 }  // namespace pgolf

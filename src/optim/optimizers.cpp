@@ -1,6 +1,7 @@
 #include "optim/optimizers.h"
 
 #include "common/error.h"
+#include "optim/adamw_step.h"
 #include "quant/param_groups.h"
 
 namespace pgolf {
@@ -61,7 +62,7 @@ void Optimizers::set_lr_scale(double scale) {
 }
 
 void Optimizers::step() {
-  for (auto& group : adam_) group.optimizer->step();
+  for (auto& group : adam_) adamw_step_foreach(*group.optimizer);
   muon_->step(muon_lr_, muon_momentum_);
 }
 

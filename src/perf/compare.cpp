@@ -37,7 +37,6 @@ double ImplTiming::median() const {
 
 CompareResult compare_with_peer(const Config& config, const CompareOptions& options,
                                 torch::Device device) {
-  PGOLF_CHECK(device.is_cpu(), "--compare runs the PyTorch peer on the CPU; use --device cpu");
   PGOLF_CHECK(options.steps > 0 && options.repeats > 0 && options.warmup >= 0,
               "--steps and --repeats must be positive, --warmup not negative");
   PGOLF_CHECK(options.eval_batch_seqs == 0 || options.eval_batches > 0,

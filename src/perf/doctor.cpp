@@ -96,12 +96,16 @@ std::string sdp_backend_name(int64_t choice) {
 }
 
 // What scaled_dot_product_attention picks for pgolf's call: causal, GQA
-// (8 query heads over 4 KV heads, head dim 64, as the baseline).
-std::string sdp_choice(torch::Device device, torch::ScalarType dtype) {
+// (8 query heads over 4 KV heads, head dim 64, as the baseline); `masked`:
+// with an explicit boolean mask instead (document-bounded attention), which
+// the flash kernel does not take.
+std::string sdp_choice(torch::Device device, torch::ScalarType dtype, bool masked = false) {
   const auto opts = torch::TensorOptions().device(device).dtype(dtype);
   auto q = torch::randn({1, 8, 256, 64}, opts);
   auto kv = torch::randn({1, 4, 256, 64}, opts);
-  return sdp_backend_name(at::_fused_sdp_choice(q, kv, kv, {}, 0.0, /*is_causal=*/true,
+  std::optional<torch::Tensor> mask;
+  if (masked) mask = torch::ones({256, 256}, opts.dtype(torch::kBool)).tril();
+  return sdp_backend_name(at::_fused_sdp_choice(q, kv, kv, mask, 0.0, /*is_causal=*/!masked,
                                                 std::nullopt, /*enable_gqa=*/true));
 }
 
@@ -177,10 +181,12 @@ void add_backends(DoctorReport& r, const std::string& config) {
       "sdpa_enabled",
       fmt::format("flash={} mem_efficient={} math={}", yes_no(ctx.userEnabledFlashSDP()),
                   yes_no(ctx.userEnabledMemEfficientSDP()), yes_no(ctx.userEnabledMathSDP())));
+  const bool cuda = torch::cuda::is_available();
+  const torch::Device gpu(torch::kCUDA, 0);
   r.emplace_back("sdpa_cuda_bf16",
-                 torch::cuda::is_available()
-                     ? sdp_choice(torch::Device(torch::kCUDA, 0), torch::kBFloat16)
-                     : "n/a (no CUDA device)");
+                 cuda ? sdp_choice(gpu, torch::kBFloat16) : "n/a (no CUDA device)");
+  r.emplace_back("sdpa_cuda_bf16_masked", cuda ? sdp_choice(gpu, torch::kBFloat16, /*masked=*/true)
+                                               : "n/a (no CUDA device)");
 }
 
 void add_peaks(DoctorReport& r, const DoctorOptions& o) {

@@ -103,14 +103,18 @@ std::string peer_entry_for(const Config& config) {
 
 std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens, int threads,
                                       const PeerSetup& setup) {
+  const DeviceSpec& device = config.runtime.device;
+  const torch::ScalarType dtype = resolve_compute_dtype(
+      config.runtime.dtype, torch::Device(device.is_cuda() ? torch::kCUDA : torch::kCPU));
   std::vector<std::string> cmd = {
       setup.python, "-u", setup.harness.string(), "--serve", "--script", setup.script.string(),
       "--entry", peer_entry_for(config), "--seq-len", std::to_string(config.train.train_seq_len),
-      "--batch-tokens", std::to_string(batch_tokens), "--dtype",
-      // the peer runs on the CPU, where auto means fp32
-      config.runtime.dtype == ComputeDtype::kBf16 ? "bf16" : "fp32", "--ns-dtype",
-      config.train.muon_ns_bf16 ? "bf16" : "fp32", "--threads", std::to_string(threads), "--warmup",
-      std::to_string(setup.warmup)};
+      "--batch-tokens", std::to_string(batch_tokens),
+      // the peer computes where pgolf does, in the dtype pgolf resolves there (auto: bf16, the
+      // scripts' autocast, on CUDA; fp32 on the CPU)
+      "--device", device.str(), "--dtype", dtype == torch::kBFloat16 ? "bf16" : "fp32",
+      "--ns-dtype", config.train.muon_ns_bf16 ? "bf16" : "fp32", "--threads",
+      std::to_string(threads), "--warmup", std::to_string(setup.warmup)};
   std::string modes;
   for (const auto& m : setup.modes) {
     if (!modes.empty()) modes += ',';

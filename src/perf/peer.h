@@ -48,7 +48,8 @@ std::filesystem::path find_peer_harness(const ToolsConfig& tools);
 std::string peer_entry_for(const Config& config);
 
 // The harness's command line: every model/train setting as the script's
-// environment variable, the sequence length, batch, dtypes and threads.
+// environment variable, the sequence length, batch, device (the run's:
+// the peer computes where pgolf does), dtypes and threads.
 std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens, int threads,
                                       const PeerSetup& setup);
 

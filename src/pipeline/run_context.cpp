@@ -24,11 +24,11 @@ RunContext RunContext::open(const Config& config) {
   const DistEnv env = dist_env_from_environment();
   ctx.device = resolve_device(config.runtime.device.str());
   // One GPU per rank: a launched rank takes its local one.
-  if (ctx.device.is_cuda() && env.active())
+  if (ctx.device.is_cuda() && env.launched)
     ctx.device = torch::Device(torch::kCUDA, env.local_rank);
   ctx.group = std::make_shared<ProcessGroup>(env, ctx.device);
   ctx.log = RunLog({}, ctx.group->master());
-  configure_threads(config.runtime.threads);
+  configure_threads(config.runtime.threads, env.local_world_size);
   return ctx;
 }
 
@@ -46,7 +46,8 @@ RunContext RunContext::open_with_data(const Config& config) {
 void RunContext::load_validation() {
   load_tokenizer();
   val_tokens = validation_stream(config);
-  luts = build_byte_luts(*tokenizer, config.model.vocab_size).to(device);
+  // The validation byte sidecar (CaseOps data) replaces the piece-length tables.
+  luts = validation_byte_luts(config, *tokenizer, val_tokens).to(device);
 }
 
 void RunContext::load_tokenizer() {

@@ -27,6 +27,7 @@ void log_setup(RunContext& ctx, RunLog& log, int64_t accum) {
   const TrainConfig& tc = config.train;
   log.print(fmt::format("model_params:{}", parameter_count(ctx.model)));
   log.print(fmt::format("world_size:{} grad_accum_steps:{}", ctx.group->world_size(), accum));
+  log.print(fmt::format("process_group:{}", ctx.group->backend()));  // none, gloo or nccl
   log.print(fmt::format("device:{} compute_dtype:{} threads:{}", ctx.device.str(),
                         compute_dtype_name(ctx.model->compute_dtype()), at::get_num_threads()));
   log.print(fmt::format("attention_mode:gqa num_heads:{} num_kv_heads:{}", config.model.num_heads,

@@ -22,9 +22,11 @@ void HessianAccumulator::add(const torch::Tensor& inputs) {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = inputs.detach().to(torch::kFloat32).reshape({-1, columns_});
   if (options_.average == Average::kPerBatch) {
-    // #1406: each product on the inputs' device, summed on the CPU.
-    if (!sum_.defined()) sum_ = torch::zeros({columns_, columns_}, torch::kFloat32);
-    sum_.add_(torch::matmul(x.t(), x).to(torch::kCPU));
+    // #1406: each product on the inputs' device, summed in fp32 (the seeds sum
+    // on the CPU; an fp32 add rounds the same on any device, and summing where
+    // the product is avoids a copy to the host per batch).
+    if (!sum_.defined()) sum_ = torch::zeros({columns_, columns_}, x.options());
+    sum_.add_(torch::matmul(x.t(), x));
   } else {
     // #562: a fused addmm into a sum kept on the inputs' device.
     if (!sum_.defined()) sum_ = torch::zeros({columns_, columns_}, x.options());

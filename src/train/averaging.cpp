@@ -1,5 +1,7 @@
 #include "train/averaging.h"
 
+#include <ATen/ops/_foreach_add.h>
+#include <ATen/ops/_foreach_mul.h>
 #include <fmt/format.h>
 
 #include "common/error.h"
@@ -13,9 +15,12 @@ Ema::Ema(const std::vector<torch::Tensor>& params, double decay) : decay_(decay)
 
 void Ema::update(const std::vector<torch::Tensor>& params) {
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < params.size(); ++i) {
-    shadow_[i].mul_(decay_).add_(params[i].detach().to(torch::kFloat), 1.0 - decay_);
-  }
+  // shadow = decay * shadow + (1 - decay) * p, in two multi-tensor kernels.
+  std::vector<torch::Tensor> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.detach().to(torch::kFloat));
+  at::_foreach_mul_(shadow_, decay_);
+  at::_foreach_add_(shadow_, values, 1.0 - decay_);
 }
 
 void Ema::apply_to(const std::vector<torch::Tensor>& params) const {
@@ -30,7 +35,10 @@ void Swa::collect(const std::vector<torch::Tensor>& params) {
     for (const auto& p : params) sum_.push_back(p.detach().clone());
   } else {
     PGOLF_CHECK(sum_.size() == params.size(), "SWA: parameter count changed");
-    for (size_t i = 0; i < params.size(); ++i) sum_[i].add_(params[i].detach());
+    std::vector<torch::Tensor> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p.detach());
+    at::_foreach_add_(sum_, values);
   }
   ++count_;
 }

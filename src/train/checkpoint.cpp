@@ -1,10 +1,12 @@
 #include "train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
@@ -23,6 +25,10 @@ std::string key(const std::string& group, size_t index, const std::string& what)
 }
 
 torch::Tensor to_cpu(const torch::Tensor& t) { return t.detach().to(torch::kCPU).contiguous(); }
+
+torch::Device model_device(const CheckpointParts& parts) {
+  return (*parts.model)->parameters().front().device();
+}
 
 // Test hook for the crash test: PGOLF_FAULT_CHECKPOINT_WRITE=N makes the N-th
 // checkpoint write of this process die with SIGKILL half-way through writing
@@ -102,6 +108,13 @@ void save_checkpoint(const std::filesystem::path& path, const Config& config,
     std::lock_guard<std::mutex> lock(generator.mutex());
     tensors.emplace_back("rng.cpu", generator.get_state());
   }
+  if (const torch::Device device = model_device(parts); device.is_cuda()) {
+    // Dropout-free models draw nothing on the GPU today; saved anyway, so a
+    // resumed run continues exactly whatever it samples there.
+    at::Generator generator = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    tensors.emplace_back("rng.cuda", generator.get_state());
+  }
 
   nlohmann::json meta = {{"step", progress.step},
                          {"training_time_ms", progress.training_time_ms},
@@ -179,6 +192,14 @@ TrainingProgress load_checkpoint(const std::filesystem::path& path, const Config
   {
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(tensor("rng.cpu"));
+  }
+  const torch::Device device = model_device(parts);
+  const bool saved_on_cuda = std::any_of(tensors.begin(), tensors.end(),
+                                         [](const auto& t) { return t.first == "rng.cuda"; });
+  if (device.is_cuda() && saved_on_cuda) {
+    at::Generator cuda_generator = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(cuda_generator.mutex());
+    cuda_generator.set_state(tensor("rng.cuda"));
   }
 
   TrainingProgress progress;

@@ -136,10 +136,9 @@ TrainResult Trainer::run() {
         train_step(model_, optimizers_, batches, tc_, accum_, device_, scale, momentum, &group_);
     ++step_;
     if (averages_.after_step(step_, scale)) io_.log->print(fmt::format("swa:start step:{}", step_));
-    // Every rank stops after the same step: the slowest rank's clock decides.
-    const double elapsed_ms = group_.all_reduce_max(clock_.running_ms());
+    const double elapsed_ms = clock_.running_ms();
     log_step(loss, scale, momentum, elapsed_ms);
-    stop_when_out_of_time(elapsed_ms);
+    stop_when_out_of_time(agreed_elapsed_ms(elapsed_ms));
     maybe_checkpoint();
   }
   progress_->finish();
@@ -198,6 +197,17 @@ void Trainer::log_step(const torch::Tensor& loss, double lr_scale, double moment
         std::min<int64_t>(tc_.iterations, step_ + static_cast<int64_t>(remaining_steps)));
   }
   progress_->update(step_, due ? fmt::format("loss {:.4f}", result_.final_train_loss) : "");
+}
+
+// Every rank must stop after the same step, so the slowest rank's clock
+// decides. Waiting for that maximum every step would stall the host on the
+// device (under NCCL): the maximum of step k is read at step k + 1, so a
+// multi-rank run stops at most one step later than one rank would.
+double Trainer::agreed_elapsed_ms(double elapsed_ms) {
+  if (!group_.active()) return elapsed_ms;
+  const double agreed = pending_elapsed_ ? pending_elapsed_->get() : 0.0;
+  pending_elapsed_ = group_.all_reduce_max_async(elapsed_ms);
+  return agreed;
 }
 
 // MAX_WALLCLOCK_SECONDS: once the time is up, this step is the last (the

@@ -87,6 +87,7 @@ class Trainer {
   bool is_last_step() const;
   void validate_and_log();
   void log_step(const torch::Tensor& loss, double lr_scale, double momentum, double elapsed_ms);
+  double agreed_elapsed_ms(double elapsed_ms);
   void stop_when_out_of_time(double elapsed_ms);
   void maybe_checkpoint();
 
@@ -104,7 +105,8 @@ class Trainer {
   TrainingClock clock_;
   std::unique_ptr<Progress> progress_;  // created by run()
   int64_t step_ = 0;
-  std::optional<int64_t> stop_after_step_;  // set once the wall clock ran out
+  std::optional<int64_t> stop_after_step_;                   // set once the wall clock ran out
+  std::optional<ProcessGroup::PendingMax> pending_elapsed_;  // the ranks' clocks, one step behind
   TrainResult result_;
 };
 

@@ -48,6 +48,15 @@ TEST(DistEnv, ReadsTorchrunVariablesWithDefaults) {
   EXPECT_EQ(env.master_port, 12345);
   EXPECT_TRUE(env.active());
 
+  EXPECT_EQ(env.local_world_size, 8);  // no LOCAL_WORLD_SIZE: all ranks local
+  env = dist_env_from(
+      {{"RANK", "5"}, {"WORLD_SIZE", "16"}, {"LOCAL_RANK", "5"}, {"LOCAL_WORLD_SIZE", "8"}});
+  EXPECT_EQ(env.local_world_size, 8);
+  EXPECT_PGOLF_ERROR(
+      dist_env_from(
+          {{"RANK", "5"}, {"WORLD_SIZE", "16"}, {"LOCAL_RANK", "5"}, {"LOCAL_WORLD_SIZE", "4"}}),
+      "LOCAL_RANK=5 must be below LOCAL_WORLD_SIZE=4");
+
   env = dist_env_from({{"RANK", "1"}, {"WORLD_SIZE", "2"}});
   EXPECT_EQ(env.local_rank, 1);  // single node: LOCAL_RANK = RANK
   EXPECT_EQ(env.master_addr, "127.0.0.1");

@@ -47,6 +47,34 @@ TEST(DataParallel, TwoRanksMatchOneProcessWithTheSameGlobalBatch) {
               1e-3);
 }
 
+TEST(DataParallel, OneLaunchedRankRunsItsProcessGroupAndMatchesOneProcess) {
+  PGOLF_REQUIRE_SHARED();
+  testing::ScratchDir scratch;
+  const auto one = testing::run_pgolf(args(scratch, "one", 2));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto launched = testing::run_pgolf(args(scratch, "launched", 2) + " --nproc 1");
+  ASSERT_EQ(launched.exit_code, 0) << launched.output;
+  EXPECT_NE(read_file(scratch / "one/train.log").find("process_group:none"), std::string::npos);
+  // Gloo here, NCCL on CUDA: every collective of a data-parallel run, over one rank.
+  EXPECT_NE(read_file(scratch / "launched/train.log").find("process_group:gloo"),
+            std::string::npos);
+  EXPECT_EQ(testing::train_losses(scratch / "one"), testing::train_losses(scratch / "launched"));
+}
+
+TEST(DataParallel, TwoRanksAgreeOnTheWallClockStop) {
+  PGOLF_REQUIRE_SHARED();
+  testing::ScratchDir scratch;
+  // A cap reached after a few steps: the ranks read the slowest clock one step
+  // late and must stop after the same step (else a collective would not pair).
+  std::string a = args(scratch, "capped", 1) + " --nproc 2";
+  a.replace(a.find("--iterations 12"), 15, "--iterations 100000");
+  a.replace(a.find("--max-wallclock-seconds 0"), 25, "--max-wallclock-seconds 2");
+  const auto run = testing::run_pgolf(a);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto log = read_file(scratch / "capped/train.log");
+  EXPECT_NE(log.find("stopping_early: wallclock_cap"), std::string::npos) << log;
+}
+
 TEST(DataParallel, AFailingRankFailsTheLaunch) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;

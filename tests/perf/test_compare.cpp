@@ -61,6 +61,33 @@ TEST(PeerCommand, PassesTheConfigUnderTheScriptsNames) {
   EXPECT_EQ(*(at + 1), "256");
 }
 
+// The peer computes on the run's device, in the dtype pgolf resolves there:
+// auto is fp32 on the CPU and bf16 (the scripts' autocast) on CUDA.
+TEST(PeerCommand, PassesTheRunsDeviceAndItsComputeDtype) {
+  const auto arg = [](const std::vector<std::string>& cmd, const std::string& flag) {
+    const auto at = std::find(cmd.begin(), cmd.end(), flag);
+    return at == cmd.end() || at + 1 == cmd.end() ? std::string("<none>") : *(at + 1);
+  };
+  Config c = preset("cpu");
+  ASSERT_EQ(c.runtime.dtype, ComputeDtype::kAuto);
+  auto cmd = peer_command(c, 4096, 1, PeerSetup{});
+  EXPECT_EQ(arg(cmd, "--device"), "cpu");
+  EXPECT_EQ(arg(cmd, "--dtype"), "fp32");
+  c.runtime.dtype = ComputeDtype::kBf16;
+  EXPECT_EQ(arg(peer_command(c, 4096, 1, PeerSetup{}), "--dtype"), "bf16");
+
+  c = preset("baseline");
+  c.runtime.device = DeviceSpec::parse("cuda", "PGOLF_DEVICE");
+  cmd = peer_command(c, 4096, 1, PeerSetup{});
+  EXPECT_EQ(arg(cmd, "--device"), "cuda");
+  EXPECT_EQ(arg(cmd, "--dtype"), "bf16");
+  c.runtime.device = DeviceSpec::parse("cuda:1", "PGOLF_DEVICE");
+  c.runtime.dtype = ComputeDtype::kFp32;
+  cmd = peer_command(c, 4096, 1, PeerSetup{});
+  EXPECT_EQ(arg(cmd, "--device"), "cuda:1");
+  EXPECT_EQ(arg(cmd, "--dtype"), "fp32");
+}
+
 TEST(PeerCommand, PicksTheScriptThatHasTheArchitecture) {
   EXPECT_EQ(peer_entry_for(preset("baseline")), "baseline");
   EXPECT_EQ(peer_entry_for(preset("cpu")), "baseline");

@@ -35,7 +35,8 @@ TEST(Doctor, ReportHasDevicesVersionsThreadsAndBackends) {
                         "host_memory",
                         "sdpa_cpu_fp32",
                         "sdpa_cpu_bf16",
-                        "sdpa_cuda_bf16"}) {
+                        "sdpa_cuda_bf16",
+                        "sdpa_cuda_bf16_masked"}) {
     ASSERT_TRUE(keys.count(k)) << k;
     EXPECT_FALSE(keys[k].empty()) << k;
   }
