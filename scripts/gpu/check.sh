@@ -17,9 +17,9 @@
 #               round-trip score: under 3 minutes) on the bundle's shards
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-$PWD/gpu-check}
+export OUT=${OUT:-$PWD/gpu-check}
 mkdir -p "$OUT"
-BUNDLE=${PGOLF_BUNDLE:-$PWD/gpu-bundle}
+export BUNDLE=${PGOLF_BUNDLE:-$PWD/gpu-bundle}
 [[ -x $BUNDLE/bin/pgolf ]] || { echo "no bundle at $BUNDLE (scripts/gpu/bundle.sh)" >&2; exit 2; }
 # shellcheck source=/dev/null
 source "$BUNDLE/activate.sh"
@@ -28,6 +28,8 @@ export PGOLF_PEER_HARNESS=$PWD/bench/peer_step.py  # the checkout's (the bundle 
 DATA=$BUNDLE/shared/data
 export DATA_PATH=$DATA/shards TOKENIZER_PATH=$DATA/tokenizers/fineweb_1024_bpe.model
 ONLY=${PGOLF_CHECK_PHASES:-doctor,cuda_tests,nccl,speed,train}
+# cpu: a dry run of the phases' command lines on a machine without a GPU.
+export DEVICE=${PGOLF_CHECK_DEVICE:-cuda}
 
 SUMMARY=()
 phase() {  # phase NAME SECONDS COMMAND...
@@ -36,7 +38,8 @@ phase() {  # phase NAME SECONDS COMMAND...
   [[ ",$ONLY," == *",$name,"* ]] || return 0
   echo "== $name (at most ${seconds}s)"
   local start=$SECONDS rc
-  timeout --kill-after=10 "$seconds" "$@" >"$OUT/$name.log" 2>&1
+  # bash -c: a phase may be one of the functions below (exported).
+  timeout --kill-after=10 "$seconds" bash -c '"$@"' _ "$@" >"$OUT/$name.log" 2>&1
   rc=$?
   local status=passed
   ((rc == 124 || rc == 137)) && status=timed_out
@@ -51,12 +54,15 @@ phase doctor 30 pgolf doctor
 phase cuda_tests 100 pgolf_tests --gtest_filter='Cuda*' --gtest_output="json:$OUT/cuda_tests.json"
 
 nccl_run() {
-  pgolf train --nproc 1 --preset baseline --device cuda --run-dir "$OUT/runs" --run-id nccl \
+  local backend=nccl
+  [[ $DEVICE == cpu ]] && backend=gloo
+  pgolf train --nproc 1 --preset baseline --device "$DEVICE" --run-dir "$OUT/runs" --run-id nccl \
     --num-layers 2 --model-dim 128 --num-heads 4 --num-kv-heads 2 --iterations 20 \
     --train-batch-tokens 16384 --train-seq-len 256 --warmup-steps 2 --val-loss-every 10 \
     --val-max-tokens 65536 --max-wallclock-seconds 0 &&
-    grep -q "process_group:nccl" "$OUT/runs/nccl/train.log"
+    grep -q "process_group:$backend" "$OUT/runs/nccl/train.log"
 }
+export -f nccl_run
 phase nccl 45 nccl_run
 
 speed() {
@@ -68,15 +74,17 @@ speed() {
   [[ -f $peers/train_gpt.py ]] && baseline+=(--compare "$peers/train_gpt.py" --repeats 1)
   [[ -f $peers/train_gpt_pr1406.py ]] && pr1406+=(--compare "$peers/train_gpt_pr1406.py" --repeats 1)
   # Training steps only (--eval-batches 0: no second compiled graph).
-  pgolf bench --device cuda --steps 30 --warmup 5 --eval-batches 0 "${baseline[@]}" &&
-    pgolf bench --device cuda --steps 30 --warmup 5 --eval-batches 0 "${pr1406[@]}"
+  pgolf bench --device "$DEVICE" --steps 30 --warmup 5 --eval-batches 0 "${baseline[@]}" &&
+    pgolf bench --device "$DEVICE" --steps 30 --warmup 5 --eval-batches 0 "${pr1406[@]}"
 }
+export -f speed
 phase speed 200 speed
 
 train_run() {
-  pgolf train --preset baseline --device cuda --run-dir "$OUT/runs" --run-id baseline \
+  pgolf train --preset baseline --device "$DEVICE" --run-dir "$OUT/runs" --run-id baseline \
     --max-wallclock-seconds 80 --val-loss-every 0
 }
+export -f train_run
 phase train 150 train_run
 
 {
