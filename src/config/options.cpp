@@ -307,7 +307,9 @@ std::vector<Option> config_options(Config& c) {
                   "bench --compare's harness (empty: bench/peer_step.py)", "PGOLF_PEER_HARNESS"),
       make_option("tools", "fetch_base_url", x.fetch_base_url, "data fetch: the hub's address",
                   "PGOLF_FETCH_BASE_URL"),
-      make_option("tools", "fetch_repo_id", x.fetch_repo_id, "data fetch: dataset repository",
+      make_option("tools", "fetch_repo_id", x.fetch_repo_id,
+                  "data fetch: dataset repository when set (unset: the --variant's; this for "
+                  "sp1024)",
                   "MATCHED_FINEWEB_REPO_ID"),
       make_option("tools", "fetch_remote_root", x.fetch_remote_root,
                   "data fetch: export folder in the repository",

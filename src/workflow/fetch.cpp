@@ -88,9 +88,22 @@ void check_size(const FetchItem& item, const std::filesystem::path& file, int64_
               expected);
 }
 
+// A byte sidecar holds one count per token of its validation shard (fetched
+// just before it), so the two files have the same size.
+void check_sidecar(const FetchItem& item, const std::filesystem::path& file) {
+  if (item.sidecar_of.empty() || !std::filesystem::exists(item.sidecar_of)) return;
+  const auto shard = static_cast<int64_t>(std::filesystem::file_size(item.sidecar_of));
+  const auto actual = static_cast<int64_t>(std::filesystem::file_size(file));
+  PGOLF_CHECK(actual == shard,
+              "{}: {} bytes, but its validation shard {} has {} bytes (a byte sidecar has one "
+              "count per token of its shard)",
+              item.remote, actual, item.sidecar_of.string(), shard);
+}
+
 // Everything known about `file` (the finished .part) must hold.
 void verify(const FetchItem& item, const std::filesystem::path& file, const DownloadResult& r) {
   if (item.bytes) check_size(item, file, *item.bytes, "the manifest");
+  check_sidecar(item, file);
   if (r.linked_size >= 0) check_size(item, file, r.linked_size, "the server (X-Linked-Size)");
   if (item.shard) check_shard_file(file);
   if (!item.sha256 && r.linked_sha256.empty()) return;
@@ -162,28 +175,52 @@ nlohmann::json load_manifest(const FetchOptions& o) {
 
 }  // namespace
 
-std::string dataset_name_for_variant(const std::string& variant) {
-  if (variant == "byte260") return "fineweb10B_byte260";
+FetchVariant fetch_variant(const std::string& variant) {
+  // The official downloader's default repository (cached_challenge_fineweb.py).
+  const std::string official = "willdepueoai/parameter-golf";
+  // The sp8192 records fetch with MATCHED_FINEWEB_REPO_ID=kevclark/parameter-golf.
+  if (variant == "sp8192") return {"fineweb10B_sp8192", "kevclark/parameter-golf", false};
+  // The CaseOps records (#1729 onwards): romeerp/parameter-golf-caseops-v1, fetched
+  // with --variant sp8192_lossless_caps_caseops_v1_reserved; the record's
+  // downloader adds the validation byte sidecars.
+  if (variant == "sp8192-caseops" || variant == "sp8192_lossless_caps_caseops_v1_reserved") {
+    return {"fineweb10B_sp8192_lossless_caps_caseops_v1_reserved",
+            "romeerp/parameter-golf-caseops-v1", true};
+  }
+  if (variant == "byte260") return {"fineweb10B_byte260", official, false};
   const bool sp = variant.size() > 2 && variant.rfind("sp", 0) == 0 &&
                   variant.find_first_not_of("0123456789", 2) == std::string::npos;
-  PGOLF_CHECK(sp, "--variant {}: expected sp<VOCAB_SIZE> (e.g. sp1024) or byte260", variant);
-  return "fineweb10B_" + variant;
+  PGOLF_CHECK(sp,
+              "--variant {}: unknown; expected sp1024, sp8192 or sp8192-caseops (or, from the "
+              "challenge's export, sp<VOCAB_SIZE> or byte260)",
+              variant);
+  return {"fineweb10B_" + variant, official, false};
+}
+
+std::string dataset_name_for_variant(const std::string& variant) {
+  return fetch_variant(variant).dataset;
+}
+
+std::string fetch_repo(const FetchOptions& o) {
+  const FetchVariant variant = fetch_variant(o.variant);  // checks the name in any case
+  return o.repo_id.empty() ? variant.repo_id : o.repo_id;
 }
 
 std::string fetch_url(const FetchOptions& o, const std::string& remote) {
   std::string base = o.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  return fmt::format("{}/datasets/{}/resolve/{}/{}", base, o.repo_id, o.revision, remote);
+  return fmt::format("{}/datasets/{}/resolve/{}/{}", base, fetch_repo(o), o.revision, remote);
 }
 
 std::vector<FetchItem> plan_fetch(const nlohmann::json& manifest, const FetchOptions& o) {
   PGOLF_CHECK(o.train_shards >= 0, "--train-shards must be non-negative");
-  const std::string name = dataset_name_for_variant(o.variant);
+  const FetchVariant variant = fetch_variant(o.variant);
+  const std::string& name = variant.dataset;
   const nlohmann::json& dataset = find_named(manifest, "datasets", name);
   const int64_t max_train = stat_of(dataset, "files_train");
   const int64_t val_shards = stat_of(dataset, "files_val");
   PGOLF_CHECK(o.train_shards <= max_train, "{} has only {} training shards on {}, asked for {}",
-              o.variant, max_train, o.repo_id, o.train_shards);
+              o.variant, max_train, fetch_repo(o), o.train_shards);
   const nlohmann::json& tokenizer =
       find_named(manifest, "tokenizers", dataset.value("tokenizer_name", ""));
 
@@ -193,15 +230,24 @@ std::vector<FetchItem> plan_fetch(const nlohmann::json& manifest, const FetchOpt
     plan.push_back(make_item(o, "docs_selected.jsonl"));  // its hash is in the sidecar
   }
   const std::string prefix = "datasets/" + name;
-  for (const auto& [split, count] :
-       {std::pair{"val", val_shards}, std::pair{"train", o.train_shards}}) {
-    for (int64_t i = 0; i < count; ++i) {
-      FetchItem item = make_item(o, fmt::format("{}/fineweb_{}_{:06d}.bin", prefix, split, i));
-      item.bytes = shard_bytes(manifest, dataset, split, i);
-      item.shard = true;
+  const auto shard_item = [&](const char* split, const char* kind, int64_t i) {
+    FetchItem item = make_item(o, fmt::format("{}/fineweb_{}_{:06d}.bin", prefix, kind, i));
+    item.bytes = shard_bytes(manifest, dataset, split, i);
+    item.shard = true;
+    return item;
+  };
+  const size_t first_val = plan.size();
+  for (int64_t i = 0; i < val_shards; ++i) plan.push_back(shard_item("val", "val", i));
+  // The byte sidecars, after the validation shards as the record's downloader
+  // orders them: same header and size as their shard.
+  if (variant.val_byte_sidecars || dataset.contains("val_bytes_glob")) {
+    for (int64_t i = 0; i < val_shards; ++i) {
+      FetchItem item = shard_item("val", "val_bytes", i);
+      item.sidecar_of = plan[first_val + static_cast<size_t>(i)].local;
       plan.push_back(item);
     }
   }
+  for (int64_t i = 0; i < o.train_shards; ++i) plan.push_back(shard_item("train", "train", i));
   bool any_tokenizer_file = false;
   for (const char* key : {"model_path", "vocab_path", "path"}) {
     if (!tokenizer.contains(key) || !tokenizer[key].is_string()) continue;
@@ -229,6 +275,7 @@ void check_shard_file(const std::filesystem::path& path) {
 }
 
 FetchSummary fetch_export(const FetchOptions& o) {
+  fetch_variant(o.variant);  // an unknown variant fails before anything is downloaded
   const nlohmann::json manifest = load_manifest(o);
   std::vector<FetchItem> plan = plan_fetch(manifest, o);
   FetchSummary summary;
@@ -248,6 +295,7 @@ FetchSummary fetch_export(const FetchOptions& o) {
       // Present from an earlier run: cheap checks only (no re-hash of GBs).
       if (item.bytes) check_size(item, item.local, *item.bytes, "the manifest");
       if (item.shard) check_shard_file(item.local);
+      check_sidecar(item, item.local);
       continue;
     }
     summary.bytes += download_item(o, item);

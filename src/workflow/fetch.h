@@ -1,23 +1,34 @@
-// `pgolf data fetch`: the challenge's published FineWeb export, laid out as
-// the official downloader (data/cached_challenge_fineweb.py of
-// openai/parameter-golf) lays it out, so DATA_PATH / TOKENIZER_PATH defaults
-// find it:
+// `pgolf data fetch`: a published FineWeb export, laid out as the official
+// downloader (data/cached_challenge_fineweb.py of openai/parameter-golf) lays
+// it out, so DATA_PATH / TOKENIZER_PATH defaults find it. --variant picks the
+// export and the hub repository the records name (fetch_variant):
+//
+//   sp1024          willdepueoai/parameter-golf        (the challenge's own)
+//   sp8192          kevclark/parameter-golf             (the sp8192 records)
+//   sp8192-caseops  romeerp/parameter-golf-caseops-v1   (the CaseOps records),
+//                   dataset fineweb10B_sp8192_lossless_caps_caseops_v1_reserved
+//                   with its validation byte sidecars
+//   sp<N>, byte260  willdepueoai/parameter-golf        (as the official script)
 //
 //   remote  {base}/datasets/{repo}/resolve/{revision}/{root}/manifest.json
-//           {root}/datasets/fineweb10B_{variant}/fineweb_{val,train}_NNNNNN.bin
+//           {root}/datasets/{dataset}/fineweb_val_NNNNNN.bin
+//           {root}/datasets/{dataset}/fineweb_val_bytes_NNNNNN.bin (sidecars)
+//           {root}/datasets/{dataset}/fineweb_train_NNNNNN.bin
 //           {root}/<the tokenizer entry's model_path, vocab_path or path>
 //           {root}/docs_selected.jsonl (+ .source_manifest.json), --with-docs only
 //   local   OUT/manifest.json, OUT/datasets/..., OUT/tokenizers/..., OUT/docs_selected.*
 //
-// The manifest drives it: the dataset entry named fineweb10B_{variant} gives
-// the shard counts (stats.files_val, stats.files_train) and its tokenizer's
-// name; the tokenizer entry names the tokenizer files. Every validation shard
-// and the first N training shards are fetched.
+// The manifest drives it: the dataset entry named {dataset} gives the shard
+// counts (stats.files_val, stats.files_train) and its tokenizer's name; the
+// tokenizer entry names the tokenizer files. Every validation shard (and, for
+// a variant with sidecars or an entry with "val_bytes_glob", its
+// fineweb_val_bytes_ sidecar) and the first N training shards are fetched.
 //
 // Verification, with whatever the sources give: each shard's size from the
 // manifest's stats (tokens per split cut into shards of shard_size tokens) and
-// its own header (magic, version, token count); a SHA-256 from the manifest
-// (an optional "files": {path: {"bytes", "sha256"}} map), from Hugging Face's
+// its own header (magic, version, token count); a sidecar has the header and
+// size of its validation shard; a SHA-256 from the manifest (an optional
+// "files": {path: {"bytes", "sha256"}} map), from Hugging Face's
 // X-Linked-Etag/X-Linked-Size headers, or, for docs_selected.jsonl, the
 // sidecar's docs_sha256. Downloads go through a .part file and resume.
 #pragma once
@@ -32,11 +43,11 @@
 namespace pgolf {
 
 struct FetchOptions {
-  std::string base_url = "https://huggingface.co";      // env PGOLF_FETCH_BASE_URL (tools)
-  std::string repo_id = "willdepueoai/parameter-golf";  // env MATCHED_FINEWEB_REPO_ID
-  std::string remote_root = "datasets";                 // env MATCHED_FINEWEB_REMOTE_ROOT_PREFIX
+  std::string base_url = "https://huggingface.co";  // env PGOLF_FETCH_BASE_URL (tools)
+  std::string repo_id;  // env MATCHED_FINEWEB_REPO_ID; empty: the variant's repository
+  std::string remote_root = "datasets";  // env MATCHED_FINEWEB_REMOTE_ROOT_PREFIX
   std::string revision = "main";
-  std::string variant = "sp1024";  // sp<VOCAB> or byte260
+  std::string variant = "sp1024";  // a fetch_variant name
   int64_t train_shards = 80;
   bool with_docs = false;
   bool skip_manifest = false;  // use OUT/manifest.json as it is
@@ -45,8 +56,23 @@ struct FetchOptions {
   bool quiet = false;
 };
 
-// "fineweb10B_sp1024" for sp1024; fails for anything but sp<N> / byte260.
+// What a --variant names: the export's dataset folder and where it is hosted.
+struct FetchVariant {
+  std::string dataset;             // "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved"
+  std::string repo_id;             // the hub repository the records fetch it from
+  bool val_byte_sidecars = false;  // fineweb_val_bytes_NNNNNN.bin beside each val shard
+};
+
+// sp1024, sp8192, sp8192-caseops (alias: sp8192_lossless_caps_caseops_v1_reserved,
+// the record downloader's name), and the official script's sp<N> / byte260;
+// anything else is an error naming the variants.
+FetchVariant fetch_variant(const std::string& variant);
+
+// "fineweb10B_sp1024" for sp1024: fetch_variant(variant).dataset.
 std::string dataset_name_for_variant(const std::string& variant);
+
+// The repository fetched from: options.repo_id, else the variant's.
+std::string fetch_repo(const FetchOptions& options);
 
 // One file of the plan.
 struct FetchItem {
@@ -55,6 +81,7 @@ struct FetchItem {
   std::optional<int64_t> bytes;       // expected size, when known
   std::optional<std::string> sha256;  // expected hash, when known
   bool shard = false;                 // check the challenge shard header too
+  std::filesystem::path sidecar_of;   // a byte sidecar: its val shard's local path
 };
 
 // What to fetch, from a parsed manifest (the manifest itself not included).

@@ -8,6 +8,7 @@
 #include "common/format.h"
 #include "common/progress.h"
 #include "config/config.h"
+#include "config/options.h"
 #include "workflow/fetch.h"
 
 namespace pgolf {
@@ -18,7 +19,10 @@ Command add_data_fetch_command(CLI::App& data) {
       "fetch", "Download the challenge's FineWeb export (tokenizer, val split, N train shards)");
   sub->add_option("--out", o->out_dir, "data folder (datasets/, tokenizers/, manifest.json)")
       ->capture_default_str();
-  sub->add_option("--variant", o->variant, "tokenizer family: sp1024, sp4096, ..., byte260")
+  sub->add_option("--variant", o->variant,
+                  "export: sp1024 (the challenge's), sp8192 (kevclark/parameter-golf), "
+                  "sp8192-caseops (romeerp/parameter-golf-caseops-v1, with the val byte "
+                  "sidecars); also sp<N> or byte260 from the challenge's repository")
       ->capture_default_str();
   sub->add_option("--train-shards", o->train_shards,
                   "training shards to fetch (10^8 tokens each; the first N of the export)")
@@ -28,8 +32,8 @@ Command add_data_fetch_command(CLI::App& data) {
   sub->add_flag("--skip-manifest", o->skip_manifest, "use OUT/manifest.json as it is");
   sub->add_option("--base-url", o->base_url, "hub address (env PGOLF_FETCH_BASE_URL)")
       ->capture_default_str();
-  sub->add_option("--repo", o->repo_id, "dataset repository (env MATCHED_FINEWEB_REPO_ID)")
-      ->capture_default_str();
+  sub->add_option("--repo", o->repo_id,
+                  "dataset repository (env MATCHED_FINEWEB_REPO_ID; default: the variant's)");
   sub->add_option("--remote-root", o->remote_root,
                   "export folder in the repository (env MATCHED_FINEWEB_REMOTE_ROOT_PREFIX)")
       ->capture_default_str();
@@ -39,15 +43,22 @@ Command add_data_fetch_command(CLI::App& data) {
   sub->add_flag("--quiet", o->quiet, "plain progress lines instead of a live line");
   return {sub, [o, sub] {
             // The hub's address and layout: a flag, else the environment's
-            // rows of the option table (tools), else the official export.
+            // rows of the option table (tools), else the official export; the
+            // repository: a flag, else MATCHED_FINEWEB_REPO_ID when it is set,
+            // else the one the variant's records name.
             const ToolsConfig tools = config_from_environment().tools;
             if (sub->count("--base-url") == 0 && !tools.fetch_base_url.empty())
               o->base_url = tools.fetch_base_url;
-            if (sub->count("--repo") == 0 && !tools.fetch_repo_id.empty())
-              o->repo_id = tools.fetch_repo_id;
+            if (sub->count("--repo") == 0) {
+              Config probe;
+              probe.tools.fetch_repo_id.clear();  // empty unless the environment sets it
+              apply_environment(probe);
+              o->repo_id = probe.tools.fetch_repo_id;
+            }
             if (sub->count("--remote-root") == 0) o->remote_root = tools.fetch_remote_root;
+            const std::string repo = fetch_repo(*o);  // fails for an unknown variant
             fmt::print("fetching {} ({} training shards) from {}/datasets/{} into {}\n", o->variant,
-                       o->train_shards, o->base_url, o->repo_id, o->out_dir.string());
+                       o->train_shards, o->base_url, repo, o->out_dir.string());
             const FetchSummary s = fetch_export(*o);
             fmt::print("fetched {} of {} files ({}); the others were already there\n", s.downloaded,
                        s.files, format_bytes(static_cast<double>(s.bytes)));
