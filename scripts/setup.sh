@@ -3,7 +3,7 @@
 # only) and builds it into ./build. Safe to re-run: it installs only what is
 # missing and rebuilds incrementally.
 #
-#   Debian packages: compiler, CMake, SentencePiece, zstd, liblzma, zlib,
+#   Debian packages: compiler, CMake, SentencePiece, zstd, liblzma, zlib, brotli,
 #                    GoogleTest, CLI11, nlohmann-json, fmt, ccache, libcurl
 #                    (`pgolf data fetch`), the Python docs (the offline
 #                    default training corpus) and Chromium (the test that
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ cmake make pkg-config ccache python3 python3-venv python3-pip
-  libsentencepiece-dev libzstd-dev liblzma-dev zlib1g-dev libgtest-dev libcli11-dev
+  libsentencepiece-dev libzstd-dev liblzma-dev libbrotli-dev zlib1g-dev libgtest-dev libcli11-dev
   nlohmann-json3-dev libfmt-dev libgloo-dev python3.11-doc libcurl4-openssl-dev chromium)
 
 log() { echo "[setup] $*"; }

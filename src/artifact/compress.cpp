@@ -1,9 +1,11 @@
 // Codec implementations (see compress.h). Decompression is streaming for all
-// three libraries so that the output grows only as fast as the data really
+// four libraries so that the output grows only as fast as the data really
 // expands, capped at expected_size + 1 bytes: one byte of headroom is how a
 // stream that is longer than claimed gets caught.
 #include "artifact/compress.h"
 
+#include <brotli/decode.h>
+#include <brotli/encode.h>
 #include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -21,6 +23,8 @@ constexpr size_t kZlibChunk = size_t{1} << 30;
 // A hostile xz header may ask for any dictionary; preset 9 needs ~65 MiB.
 constexpr uint64_t kLzmaMemlimit = uint64_t{1} << 30;
 constexpr size_t kInitialOutput = size_t{1} << 16;
+// brotli's default window (BROTLI_DEFAULT_WINDOW), which the record keeps.
+constexpr int kBrotliWindowBits = 22;
 
 // Output buffer for streaming decompression (see the file comment).
 class Sink {
@@ -214,6 +218,70 @@ std::string lzma_decompress(std::string_view data, uint64_t expected) {
   return sink.finish("lzma", strm.avail_in);
 }
 
+// One stream through the streaming encoder with all input and FINISH, as
+// Python's brotli.compress does (no size hint), so the bytes match it.
+std::string brotli_compress(std::string_view data, int level) {
+  PGOLF_CHECK(level >= BROTLI_MIN_QUALITY && level <= BROTLI_MAX_QUALITY,
+              "brotli: quality {} is outside {}-{}", level, BROTLI_MIN_QUALITY, BROTLI_MAX_QUALITY);
+  BrotliEncoderState* enc = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
+  PGOLF_CHECK(enc != nullptr, "brotli: cannot create the encoder");
+  struct Guard {
+    BrotliEncoderState* e;
+    ~Guard() { BrotliEncoderDestroyInstance(e); }
+  } guard{enc};
+  PGOLF_CHECK(BrotliEncoderSetParameter(enc, BROTLI_PARAM_MODE, BROTLI_MODE_GENERIC) &&
+                  BrotliEncoderSetParameter(enc, BROTLI_PARAM_QUALITY, level) &&
+                  BrotliEncoderSetParameter(enc, BROTLI_PARAM_LGWIN, kBrotliWindowBits),
+              "brotli: cannot set the encoder parameters");
+
+  std::string out(std::max<size_t>(kInitialOutput, data.size() / 2), '\0');
+  size_t used = 0;
+  size_t avail_in = data.size();
+  const auto* next_in = reinterpret_cast<const uint8_t*>(data.data());
+  while (true) {
+    if (used == out.size()) out.resize(2 * out.size());
+    size_t avail_out = out.size() - used;
+    auto* next_out = reinterpret_cast<uint8_t*>(out.data() + used);
+    const size_t room = avail_out;
+    const bool ok = BrotliEncoderCompressStream(enc, BROTLI_OPERATION_FINISH, &avail_in, &next_in,
+                                                &avail_out, &next_out, nullptr);
+    PGOLF_CHECK(ok, "brotli: compression failed");
+    used += room - avail_out;
+    if (BrotliEncoderIsFinished(enc)) break;
+  }
+  out.resize(used);
+  return out;
+}
+
+std::string brotli_decompress(std::string_view data, uint64_t expected) {
+  // The default decoder accepts only standard windows (at most 16 MiB).
+  BrotliDecoderState* dec = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
+  PGOLF_CHECK(dec != nullptr, "brotli: cannot create the decoder");
+  struct Guard {
+    BrotliDecoderState* d;
+    ~Guard() { BrotliDecoderDestroyInstance(d); }
+  } guard{dec};
+
+  Sink sink(expected, data.size());
+  size_t avail_in = data.size();
+  const auto* next_in = reinterpret_cast<const uint8_t*>(data.data());
+  while (true) {
+    auto* next_out = reinterpret_cast<uint8_t*>(sink.free_begin());
+    const size_t room = sink.free_size();
+    size_t avail_out = room;
+    const BrotliDecoderResult rc =
+        BrotliDecoderDecompressStream(dec, &avail_in, &next_in, &avail_out, &next_out, nullptr);
+    sink.commit(room - avail_out, "brotli");
+    if (rc == BROTLI_DECODER_RESULT_SUCCESS) break;
+    PGOLF_CHECK(rc != BROTLI_DECODER_RESULT_ERROR, "brotli: compressed data is corrupt ({})",
+                BrotliDecoderErrorString(BrotliDecoderGetErrorCode(dec)));
+    // All input given and the decoder wants more: the stream stops early.
+    PGOLF_CHECK(rc != BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT,
+                "brotli: compressed data is truncated");
+  }
+  return sink.finish("brotli", avail_in);
+}
+
 }  // namespace
 
 int default_level(Codec codec) {
@@ -226,6 +294,8 @@ int default_level(Codec codec) {
       return 22;
     case Codec::kLzma:
       return 9;
+    case Codec::kBrotli:
+      return BROTLI_MAX_QUALITY;
   }
   fail("invalid codec value {}", static_cast<int>(codec));
 }
@@ -240,6 +310,8 @@ std::string compress(std::string_view data, Codec codec, int level) {
       return zstd_compress(data, level);
     case Codec::kLzma:
       return lzma_compress(data, level);
+    case Codec::kBrotli:
+      return brotli_compress(data, level);
   }
   fail("invalid codec value {}", static_cast<int>(codec));
 }
@@ -260,13 +332,15 @@ std::string decompress(std::string_view data, Codec codec, uint64_t expected_siz
       return zstd_decompress(data, expected_size);
     case Codec::kLzma:
       return lzma_decompress(data, expected_size);
+    case Codec::kBrotli:
+      return brotli_decompress(data, expected_size);
   }
   fail("invalid codec value {}", static_cast<int>(codec));
 }
 
 std::pair<Codec, std::string> compress_smallest(std::string_view data) {
   std::pair<Codec, std::string> best{Codec::kZlib, compress(data, Codec::kZlib)};
-  for (const Codec codec : {Codec::kZstd, Codec::kLzma}) {
+  for (const Codec codec : {Codec::kZstd, Codec::kLzma, Codec::kBrotli}) {
     std::string candidate = compress(data, codec);
     if (candidate.size() < best.second.size()) best = {codec, std::move(candidate)};
   }

@@ -73,12 +73,13 @@ constexpr std::array<EnumName<SchemeId>, 5> enum_names(SchemeId) {
            {SchemeId::kPr562, "pr562"}}};
 }
 
-// The artifact's compressor; auto: the smallest of the three.
-enum class Compressor { kZlib, kZstd, kLzma, kAuto };
-constexpr std::array<EnumName<Compressor>, 4> enum_names(Compressor) {
+// The artifact's compressor; auto: the smallest of the four.
+enum class Compressor { kZlib, kZstd, kLzma, kBrotli, kAuto };
+constexpr std::array<EnumName<Compressor>, 5> enum_names(Compressor) {
   return {{{Compressor::kZlib, "zlib"},
            {Compressor::kZstd, "zstd"},
            {Compressor::kLzma, "lzma"},
+           {Compressor::kBrotli, "brotli"},
            {Compressor::kAuto, "auto"}}};
 }
 

@@ -265,7 +265,8 @@ std::vector<Option> config_options(Config& c) {
 
       make_option("quant", "quant_format", q.format,
                   "export scheme: the baseline's int8 or an entry's"),
-      make_option("quant", "compressor", q.compressor, "artifact compressor (auto: the smallest)"),
+      make_option("quant", "compressor", q.compressor,
+                  "artifact compressor (brotli: #1855's; auto: the smallest of all)"),
       make_option("quant", "compress_level", q.level, "compressor level (0: codec default)"),
       make_option("quant", "allow_oversize", q.allow_oversize,
                   "allow artifacts over 16,000,000 bytes"),

@@ -1,21 +1,25 @@
 // Tests for artifact/compress: round trips per codec, container signatures,
-// and clean errors for corrupt, truncated, padded or mis-sized input.
+// clean errors for corrupt, truncated, padded or mis-sized input, and brotli's
+// bytes against Python's brotli module (skipped where it is absent).
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "artifact/compress.h"
 #include "common/error.h"
+#include "common/fs.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
 namespace {
 
-const std::vector<Codec> kAllCodecs = {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma};
-const std::vector<Codec> kRealCodecs = {Codec::kZlib, Codec::kZstd, Codec::kLzma};
+const std::vector<Codec> kAllCodecs = {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma,
+                                       Codec::kBrotli};
+const std::vector<Codec> kRealCodecs = {Codec::kZlib, Codec::kZstd, Codec::kLzma, Codec::kBrotli};
 
 // ~200 KB that compresses somewhat: repeated text with random bytes mixed in.
 std::string sample_data() {
@@ -37,13 +41,16 @@ std::string random_bytes(size_t n, uint32_t seed) {
 
 TEST(CompressTest, NamesAndLevels) {
   for (const Codec codec : kAllCodecs) EXPECT_EQ(parse_codec(codec_name(codec)), codec);
-  EXPECT_PGOLF_ERROR(parse_codec("gzip"), "codec: 'gzip' is not one of none | zlib | zstd | lzma");
+  EXPECT_PGOLF_ERROR(parse_codec("gzip"),
+                     "codec: 'gzip' is not one of none | zlib | zstd | lzma | brotli");
   EXPECT_EQ(default_level(Codec::kZlib), 9);
   EXPECT_EQ(default_level(Codec::kZstd), 22);
   EXPECT_EQ(default_level(Codec::kLzma), 9);
+  EXPECT_EQ(default_level(Codec::kBrotli), 11);
   EXPECT_PGOLF_ERROR(compress("x", Codec::kZlib, 10), "zlib: level 10");
   EXPECT_PGOLF_ERROR(compress("x", Codec::kLzma, -1), "lzma: preset -1");
   EXPECT_PGOLF_ERROR(compress("x", Codec::kZstd, 99), "zstd: level 99");
+  EXPECT_PGOLF_ERROR(compress("x", Codec::kBrotli, 12), "brotli: quality 12");
 }
 
 TEST(CompressTest, RoundTripEachCodec) {
@@ -111,7 +118,8 @@ TEST(CompressTest, CorruptDataErrors) {
     EXPECT_THROW(decompress(random_bytes(3, 2), codec, 3), Error);
   }
   // zlib (Adler-32) and xz (CRC-64) check their content; a flip anywhere is
-  // caught. (zstd frames carry no checksum: the artifact's own CRCs cover it.)
+  // caught. (zstd frames and brotli streams carry no checksum: the artifact's
+  // own CRCs cover them.)
   for (const Codec codec : {Codec::kZlib, Codec::kLzma}) {
     SCOPED_TRACE(std::string(codec_name(codec)));
     const std::string packed = compress(data, codec);
@@ -121,6 +129,52 @@ TEST(CompressTest, CorruptDataErrors) {
       EXPECT_THROW(decompress(bad, codec, data.size()), Error) << pos;
     }
   }
+}
+
+// brotli: one clear pgolf::Error, naming the codec, for each kind of damage.
+TEST(CompressTest, BrotliDamageGivesOneClearError) {
+  const std::string data = sample_data();
+  const std::string packed = compress(data, Codec::kBrotli);
+  EXPECT_PGOLF_ERROR(decompress(packed.substr(0, packed.size() - 1), Codec::kBrotli, data.size()),
+                     "brotli: compressed data is truncated");
+  EXPECT_PGOLF_ERROR(decompress("", Codec::kBrotli, 0), "brotli: compressed data is truncated");
+  EXPECT_PGOLF_ERROR(decompress(packed + "x", Codec::kBrotli, data.size()),
+                     "brotli: 1 trailing bytes");
+  EXPECT_PGOLF_ERROR(decompress(random_bytes(4096, 3), Codec::kBrotli, data.size()), "brotli: ");
+  // Every flipped bit of the stream header and a sweep through the body: the
+  // result is an error naming brotli or (no checksum) a wrong-but-sized output.
+  for (size_t pos = 0; pos < packed.size(); pos += 1 + packed.size() / 97) {
+    std::string bad = packed;
+    bad[pos] ^= 0x10;
+    try {
+      const std::string out = decompress(bad, Codec::kBrotli, data.size());
+      EXPECT_EQ(out.size(), data.size()) << pos;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("brotli: ", 0), 0u) << pos << ": " << e.what();
+    }
+  }
+}
+
+// The bytes equal Python's brotli.compress(raw, quality=11) (the record's call)
+// where $PGOLF_PYTHON (or python3) has the brotli module; skipped otherwise.
+TEST(CompressTest, BrotliMatchesPythonBrotli) {
+  const char* env = std::getenv("PGOLF_PYTHON");
+  const std::string python = env != nullptr && *env != '\0' ? env : "python3";
+  if (std::system((python + " -c 'import brotli' >/dev/null 2>&1").c_str()) != 0) {
+    GTEST_SKIP() << "no " << python << " with the brotli module ($PGOLF_PYTHON)";
+  }
+  const testing::ScratchDir dir;
+  const std::string data = sample_data();
+  write_file_atomic(dir.path() / "raw.bin", data);
+  const std::string script =
+      "import brotli,sys; raw=open(sys.argv[1],'rb').read(); "
+      "open(sys.argv[2],'wb').write(brotli.compress(raw, quality=11))";
+  const std::string cmd = python + " -c \"" + script + "\" '" + (dir.path() / "raw.bin").string() +
+                          "' '" + (dir.path() / "py.br").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string theirs = read_file(dir.path() / "py.br");
+  EXPECT_EQ(compress(data, Codec::kBrotli), theirs);
+  EXPECT_EQ(decompress(theirs, Codec::kBrotli, data.size()), data);
 }
 
 TEST(CompressTest, SmallestPicksTheMinimum) {

@@ -76,7 +76,8 @@ std::map<std::string, std::string> build_corpus() {
   const std::string int8_format(kInt8Format);
   const std::string pr461(scheme_quant_format(SchemeId::kPr461));
   const std::string pr1406(scheme_quant_format(SchemeId::kPr1406));
-  for (const Codec codec : {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma}) {
+  for (const Codec codec :
+       {Codec::kNone, Codec::kZlib, Codec::kZstd, Codec::kLzma, Codec::kBrotli}) {
     const std::string c(codec_name(codec));
     files["v2_int8_" + c + ".pgolf"] = encode_artifact(
         tiny_model(int8_format.c_str(), 8, CodeStorage::kInt8Container), config, codec, 0);
@@ -91,6 +92,8 @@ std::map<std::string, std::string> build_corpus() {
   files["trunc_v2_int6_packed_none_payload.pgolf"] = packed.substr(0, packed.size() - 3);
   const std::string zstd = files["v2_int5_container_zstd.pgolf"];
   files["trunc_v2_int5_container_zstd.pgolf"] = zstd.substr(0, zstd.size() - 1);
+  const std::string brotli = files["v2_int6_packed_brotli.pgolf"];
+  files["trunc_v2_int6_packed_brotli.pgolf"] = brotli.substr(0, brotli.size() - 1);
   const std::string v1 = files["v1_int8_none.pgolf"];
   files["trunc_v1_int8_none.pgolf"] = v1.substr(0, v1.size() / 2);
   return files;
