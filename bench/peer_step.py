@@ -9,6 +9,12 @@ grads, forward (under bf16 autocast with --dtype bf16), backward, clip (GRAD_CLI
 each group's lr and Muon's momentum, step the optimizers in main()'s order, zero the grads.
 --entry baseline: Adam fused=True for the tables and scalars, the script's Muon for the matrices.
 --entry pr1406 (#1406's script): its AdamW/Adam split and its banked Muon (batched Newton-Schulz).
+--entry pr1855 (the record #1855's script): its own Optimizers (AdamW for tok_emb, the banked Muon
+with Polar-Express Newton-Schulz, row normalisation and weight decay, AdamW for the scalars),
+stepped by Optimizers.step as its step_fn does; the batch is ONE packed row (1, batch_tokens) with
+cu_seqlens from its BOS positions (the script's _build_cu_seqlens, segments cut at TRAIN_SEQ_LEN)
+and max_seqlen = TRAIN_SEQ_LEN, as step_fn feeds its DocumentPackingLoader's micro-batches; the
+model is looped (looping_active = NUM_LOOPS > 0), as pgolf's benchmarked model is built.
 
   eager:     the model and the script's zeropower_via_newtonschulz5 as they are
   compiled:  torch.compile(model, dynamic=False, fullgraph=True) and a compiled Newton-Schulz,
@@ -66,7 +72,7 @@ MODES = ("eager", "compiled")
 MIN_COMPILED_WARMUP = 3
 # Whether the entry's main() compiles zeropower_via_newtonschulz5 (#1406's: "runs eagerly with
 # bmm -- do NOT compile"). Followed on CUDA; the CPU path compiles it for both, as it always has.
-MAIN_COMPILES_NS = {"baseline": True, "pr1406": False}
+MAIN_COMPILES_NS = {"baseline": True, "pr1406": False, "pr1855": True}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +159,172 @@ def pr1406_optimizers(mod, model: torch.nn.Module, args) -> tuple[list[torch.opt
     return opts + [muon], muon
 
 
-OPTIMIZER_BUILDERS = {"baseline": baseline_optimizers, "pr1406": pr1406_optimizers}
+def polar_express_ns_fp32(mod):
+    """#1855's Newton-Schulz (Polar Express: one coefficient triple per iteration, the script's
+    _PE_COEFFS; more than five steps still run five, as the script slices the list) in fp32: what
+    pgolf's newton_schulz5 does with MUON_NS_COEFFICIENTS=polar_express and MUON_NS_BF16=0."""
+    table = tuple(tuple(float(c) for c in t) for t in mod._PE_COEFFS)
+
+    def ns(G: torch.Tensor, steps: int = 10, eps: float = 1e-7) -> torch.Tensor:
+        X = G.float()
+        transposed = G.size(-2) > G.size(-1)
+        if transposed:
+            X = X.mT
+        X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
+        for a, b, c in (table[:steps] if steps <= len(table) else table):
+            A = X @ X.mT
+            B = b * A + c * (A @ A)
+            X = a * X + B @ X
+        return X.mT if transposed else X
+
+    return ns
+
+
+# The fp32 Newton-Schulz of each entry (--ns-dtype fp32), given the imported script.
+NS_FP32 = {"baseline": lambda mod: ns5_fp32, "pr1406": lambda mod: ns5_fp32,
+           "pr1855": polar_express_ns_fp32}
+
+
+def pr1855_optimizers(mod, model: torch.nn.Module, args):
+    """#1855's own Optimizers(h, base_model): AdamW (tok_emb, EMBED_WD), the banked Muon (qo, kv,
+    mlp up and down banks: Polar-Express Newton-Schulz, MUON_ROW_NORMALIZE, MUON_WD) and AdamW
+    (block scalars and control tensors, skip weights and gates, lane lambdas, the smear gate;
+    ADAM_WD). Stepped by its own step(distributed=False): tok and scalar AdamW, then Muon, then
+    zero_grad. Its CUDA side stream becomes a no-op on the CPU (entry_model._cpu_streams)."""
+    with _streams(model):
+        opts = mod.Optimizers(args, model)
+    return opts, opts.optimizer_muon
+
+
+def _streams(model: torch.nn.Module):
+    """The Optimizers' CUDA streams: real on a GPU, no-ops on the CPU."""
+    on_cuda = next(model.parameters()).is_cuda
+    return contextlib.nullcontext() if on_cuda else entry_model._cpu_streams()
+
+
+OPTIMIZER_BUILDERS = {"baseline": baseline_optimizers, "pr1406": pr1406_optimizers,
+                      "pr1855": pr1855_optimizers}
+
+
+# ---------------------------------------------------------------------------------------------
+# #1855's varlen attention on the CPU, as one opaque operator
+# ---------------------------------------------------------------------------------------------
+# The script calls FlashAttention 3's flash_attn_varlen_func on a packed row; FA3 is a custom
+# operator that torch.compile(fullgraph=True) does not trace into. entry_model's CPU shim of it
+# loops over the segments in Python (cu_seqlens.tolist()), which fullgraph compilation cannot
+# trace. Here the same computation is a torch.library custom operator: per segment, PyTorch's CPU
+# flash-attention kernel (the one F.scaled_dot_product_attention runs for these inputs, causal,
+# scale 1/sqrt(D), GQA by repeating KV heads as the shim does) forward, and its backward kernel
+# with the saved logsumexp: no recomputation. Eager and compiled modes both call it.
+
+def _segments(cu_seqlens: torch.Tensor, total: int, max_seqlen: int) -> list[tuple[int, int]]:
+    cu = [int(c) for c in cu_seqlens.tolist()]
+    if cu[0] != 0 or cu[-1] != total or any(b < a for a, b in zip(cu, cu[1:])):
+        raise ValueError(f"cu_seqlens {cu} do not cover 0..{total} in order")
+    out = []
+    for a, b in zip(cu, cu[1:]):
+        if b - a > max_seqlen:
+            raise ValueError(f"segment [{a},{b}) longer than max_seqlen {max_seqlen}")
+        if b > a:  # the trailing bucket padding (entries equal to total) is empty
+            out.append((a, b))
+    return out
+
+
+def _heads_first(t: torch.Tensor, a: int, b: int, group: int = 1) -> torch.Tensor:
+    """(total, H, D)[a:b] as (1, H * group, len, D), KV heads repeated for GQA."""
+    t = t[a:b].transpose(0, 1)[None]
+    return t.repeat_interleave(group, dim=1) if group > 1 else t
+
+
+@torch.library.custom_op("pgolf_peer::varlen_attention", mutates_args=())
+def varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
+                     max_seqlen: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention inside each segment of a packed row: q (total, H, D), k/v (total, Hkv, D)
+    -> out (total, H, D), logsumexp (H, total) fp32."""
+    group, scale = q.size(1) // k.size(1), q.size(-1) ** -0.5
+    out = torch.empty_like(q)
+    lse = q.new_empty((q.size(1), q.size(0)), dtype=torch.float32)
+    for a, b in _segments(cu_seqlens, q.size(0), max_seqlen):
+        o, l = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            _heads_first(q, a, b), _heads_first(k, a, b, group), _heads_first(v, a, b, group),
+            0.0, True, scale=scale)
+        out[a:b] = o[0].transpose(0, 1)
+        lse[:, a:b] = l[0]
+    return out, lse
+
+
+@varlen_attention.register_fake
+def _(q, k, v, cu_seqlens, max_seqlen):
+    return torch.empty_like(q), q.new_empty((q.size(1), q.size(0)), dtype=torch.float32)
+
+
+@torch.library.custom_op("pgolf_peer::varlen_attention_backward", mutates_args=())
+def varlen_attention_backward(grad: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+                              v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor,
+                              cu_seqlens: torch.Tensor, max_seqlen: int
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    hkv, group, scale = k.size(1), q.size(1) // k.size(1), q.size(-1) ** -0.5
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    for a, b in _segments(cu_seqlens, q.size(0), max_seqlen):
+        gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            _heads_first(grad, a, b), _heads_first(q, a, b), _heads_first(k, a, b, group),
+            _heads_first(v, a, b, group), _heads_first(out, a, b), lse[None, :, a:b],
+            0.0, True, scale=scale)
+        dq[a:b] = gq[0].transpose(0, 1)
+        # the repeated KV heads' gradients sum into their KV head
+        dk[a:b] = gk[0].unflatten(0, (hkv, group)).sum(1).transpose(0, 1)
+        dv[a:b] = gv[0].unflatten(0, (hkv, group)).sum(1).transpose(0, 1)
+    return dq, dk, dv
+
+
+@varlen_attention_backward.register_fake
+def _(grad, q, k, v, out, lse, cu_seqlens, max_seqlen):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+def _varlen_setup(ctx, inputs, output):
+    q, k, v, cu_seqlens, max_seqlen = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, cu_seqlens)
+    ctx.max_seqlen = max_seqlen
+
+
+def _varlen_backward(ctx, grad_out, grad_lse):
+    q, k, v, out, lse, cu_seqlens = ctx.saved_tensors
+    dq, dk, dv = varlen_attention_backward(grad_out.contiguous(), q, k, v, out, lse, cu_seqlens,
+                                           ctx.max_seqlen)
+    return dq, dk, dv, None, None
+
+
+varlen_attention.register_autograd(_varlen_backward, setup_context=_varlen_setup)
+
+
+def flash_attn_varlen_cpu(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                          causal=True, window_size=(-1, -1)):
+    """flash_attn_interface.flash_attn_varlen_func for the CPU, with the arguments the script
+    passes (one cu_seqlens for queries and keys, causal, no window)."""
+    if (cu_seqlens_q is not cu_seqlens_k or max_seqlen_q != max_seqlen_k or not causal
+            or tuple(window_size) != (-1, -1)):
+        raise NotImplementedError("flash_attn_varlen_func stand-in: the script's call only "
+                                  "(same q/k segments, causal, no window)")
+    return varlen_attention(q, k, v, cu_seqlens_q, max_seqlen_q)[0]
+
+
+def pr1855_attention(mod, place: "Placement") -> str:
+    """#1855's attention calls. CPU: the varlen operator above (the dense call for evaluation
+    windows keeps entry_model's SDPA stand-in, pure PyTorch and traceable). CUDA: the real
+    FlashAttention 3 when flash_attn_interface imports; without it there is no stand-in here."""
+    if not place.cuda:
+        mod.flash_attn_varlen_func = flash_attn_varlen_cpu
+        return "cpu flash-attention kernel per segment (stand-in for flash_attn_3 varlen)"
+    try:
+        import flash_attn_interface as fa3
+    except ImportError:
+        raise SystemExit("peer_step: --entry pr1855 on CUDA needs flash_attn_interface "
+                         "(FlashAttention 3), which the script calls; it is not installed")
+    mod.flash_attn_3_func = fa3.flash_attn_func
+    mod.flash_attn_varlen_func = fa3.flash_attn_varlen_func
+    return "flash_attn_3"
 
 
 class Placement:
@@ -204,9 +375,14 @@ class Runner:
         if place.cuda:
             model.to(place.device)  # before the optimizers, whose state follows the parameters
         model.train()
+        if hasattr(model, "looping_active"):
+            # #1855: pgolf's benchmarked model is built looped (its trainer switches the loop off
+            # until ENABLE_LOOPING_AT, the step bench does not): the same passes here.
+            model.looping_active = self.args.num_loops > 0
         self.base_model = model
         self.optimizers, self.muon = OPTIMIZER_BUILDERS[entry.name](mod, model, self.args)
         self.model = model
+        self.forward_kwargs: dict = {}  # #1855's packed row: cu_seqlens, max_seqlen
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """main()'s loop body for one step, grad_accum_steps = 1, lr scale 1: forward, backward,
@@ -216,7 +392,7 @@ class Runner:
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)
         with self.place.autocast():
-            loss = self.model(x, y)
+            loss = self.model(x, y, **self.forward_kwargs)
         loss.backward()
         if getattr(self.args, "grad_clip_norm", 0.0) > 0:
             torch.nn.utils.clip_grad_norm_(self.base_model.parameters(), self.args.grad_clip_norm)
@@ -225,7 +401,12 @@ class Runner:
         for o in self.optimizers:
             for group in o.param_groups:
                 group["lr"] = group["base_lr"]
-            o.step()
+        if hasattr(self.optimizers, "step"):  # #1855's Optimizers: its own step (and zero_grad)
+            with _streams(self.base_model):
+                self.optimizers.step(distributed=False)
+        else:
+            for o in self.optimizers:
+                o.step()
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)
         return loss.detach()
@@ -283,10 +464,14 @@ class Peer:
         self.env = entry_model.prepare_env(text, entry, opt.seed, overrides)
         self.place = Placement(opt.device, opt.dtype)
         mod = entry_model.import_script(opt.script.resolve(), entry)
-        self.attention = attention_on_cuda(mod, entry) if self.place.cuda else None
+        self.packed = entry.name == "pr1855"
+        if self.packed:
+            self.attention = pr1855_attention(mod, self.place)
+        else:
+            self.attention = attention_on_cuda(mod, entry) if self.place.cuda else None
         weights = entry_model.load_safetensors(opt.load) if opt.load else None
         script_ns = mod.zeropower_via_newtonschulz5
-        ns = script_ns if opt.ns_dtype == "bf16" else ns5_fp32
+        ns = script_ns if opt.ns_dtype == "bf16" else NS_FP32[entry.name](mod)
         # main() compiles Newton-Schulz or not per entry; the CPU path always has (kept as it was).
         self.ns_compiled = MAIN_COMPILES_NS[entry.name] or not self.place.cuda
         self.runners: dict[str, Runner] = {}
@@ -294,12 +479,28 @@ class Peer:
         if opt.batch_tokens % opt.seq_len:
             raise SystemExit(f"--batch-tokens={opt.batch_tokens} is not a multiple of --seq-len={opt.seq_len}")
         gen = torch.Generator().manual_seed(opt.seed if opt.seed is not None else 1337)
-        vocab = int(mod.Hyperparameters().vocab_size)
-        tok = torch.randint(vocab, (opt.batch_tokens + 1,), generator=gen)
+        h = mod.Hyperparameters()
+        vocab = int(h.vocab_size)
+        if opt.tokens:  # pgolf's own batch (pgolf bench --compare writes it)
+            tok = entry_model.load_safetensors(opt.tokens)["tokens"].to(torch.int64).reshape(-1)
+            if tok.numel() != opt.batch_tokens + 1:
+                raise SystemExit(f"--tokens {opt.tokens}: {tok.numel()} tokens, "
+                                 f"--batch-tokens + 1 = {opt.batch_tokens + 1} wanted")
+        else:
+            tok = torch.randint(vocab, (opt.batch_tokens + 1,), generator=gen)
         # Drawn on the CPU generator whatever the device: the same tokens on the CPU and a GPU.
         dev = self.place.device
-        self.x = tok[:-1].view(-1, opt.seq_len).to(dev)
-        self.y = tok[1:].view(-1, opt.seq_len).to(dev)
+        rows = 1 if self.packed else -1  # #1855: one packed row per micro-batch
+        self.x = tok[:-1].view(rows, -1 if self.packed else opt.seq_len).to(dev)
+        self.y = tok[1:].view(rows, -1 if self.packed else opt.seq_len).to(dev)
+        self.forward_kwargs: dict = {}
+        self.segments = 0
+        if self.packed:
+            # step_fn: model(x, y, cu_seqlens=..., max_seqlen=h.train_seq_len), cu_seqlens from
+            # the row's BOS positions, cut every TRAIN_SEQ_LEN tokens (the loader's cap).
+            cu, _ = entry_model.doc_cu_seqlens(mod, tok[:-1], h.train_seq_len)
+            self.segments = len(_segments(cu, opt.batch_tokens, h.train_seq_len))
+            self.forward_kwargs = dict(cu_seqlens=cu.to(dev), max_seqlen=int(h.train_seq_len))
         self.xw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen).to(dev)
         self.yw = torch.randint(vocab, (opt.eval_seqs, opt.seq_len), generator=gen).to(dev)
         for mode in opt.modes:
@@ -309,6 +510,7 @@ class Peer:
                 r = Runner(mod, entry, opt, weights, torch.compile(ns) if self.ns_compiled else ns,
                            self.place)
                 r.model = torch.compile(r.base_model, dynamic=False, fullgraph=True)
+            r.forward_kwargs = self.forward_kwargs
             self.place.sync()
             t0 = time.perf_counter()
             # Compiled mode recompiles on its 2nd and 3rd calls (guards on the script's cached
@@ -338,6 +540,10 @@ class Peer:
             out.update(device=str(self.place.device),
                        gpu=torch.cuda.get_device_name(self.place.device),
                        attention=self.attention, ns_compiled=self.ns_compiled)
+        if self.packed:
+            model = next(iter(self.runners.values())).base_model
+            out.update(packed_rows=True, segments=self.segments, attention=self.attention,
+                       looping=bool(getattr(model, "looping_active", False)))
         return out
 
 
@@ -388,6 +594,9 @@ def parse_args(argv=None):
                     help="a script environment variable (model size, lrs, ...); repeatable")
     ap.add_argument("--seed", type=int, default=None, help="SEED (default: the script's)")
     ap.add_argument("--load", type=Path, help="initial weights (pgolf inspect --save-init)")
+    ap.add_argument("--tokens", type=Path,
+                    help="the step's batch: a .safetensors with 'tokens', --batch-tokens + 1 of "
+                         "them (default: random tokens)")
     ap.add_argument("--seq-len", type=int, default=1024)
     ap.add_argument("--batch-tokens", type=int, default=8192)
     ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",

@@ -52,7 +52,10 @@ ModelConfig golden_tiny_config() {
   return c;
 }
 
-ModelConfig tiny_entry_config(const std::string& layout) {
+namespace {
+
+// The size of the tiny entry models: 5 layers of width 64, 4/2 heads, MLP 2x.
+ModelConfig tiny_size() {
   ModelConfig c;
   c.vocab_size = 96;
   c.num_layers = 5;
@@ -60,6 +63,39 @@ ModelConfig tiny_entry_config(const std::string& layout) {
   c.num_heads = 4;
   c.num_kv_heads = 2;
   c.mlp_mult = 2;
+  return c;
+}
+
+}  // namespace
+
+// #1855's stack at toy size: banks, blocks 1-2 looped once more, lanes from
+// block 3, gated skips, the BOS-masked smear, the sparse gate, documents cut
+// every 4 tokens.
+ModelConfig tiny_pr1855_config() {
+  ModelConfig c = tiny_size();
+  c.weight_layout = WeightLayout::kBanks;
+  c.init_scheme = InitScheme::kOrthogonalAttentionFirst;
+  c.rope_dims = 8;
+  c.ln_scale = true;
+  c.xsa_last_n = 5;
+  c.leaky_slope = 0.5;
+  c.qk_gain_init = 2.0;
+  c.skip_gates_enabled = true;
+  c.parallel_start_layer = 3;
+  c.num_loops = 1;
+  c.loop_start = 1;
+  c.loop_end = 2;
+  c.smear_gate_enabled = true;
+  c.gate_window = 12;
+  c.sparse_attn_gate_enabled = true;
+  c.sparse_attn_gate_scale = 0.5;
+  c.max_doc_len = 4;
+  return c;
+}
+
+ModelConfig tiny_entry_config(const std::string& layout) {
+  if (layout == "pr1855") return tiny_pr1855_config();
+  ModelConfig c = tiny_size();
   c.weight_layout = parse_name<WeightLayout>(layout, "layout");
   if (c.weight_layout == WeightLayout::kCores) {
     c.unique_layers = 4;

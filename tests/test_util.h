@@ -32,8 +32,11 @@ ModelConfig two_layer_model(ModelConfig base = {}, int64_t dim = 64);
 // 4 cores, layer 4 shares core 0), recurrence of layers 1,2 (blocks/banks),
 // BigramHash + trigram, SmearGate, partial RoPE with NTK above 8 tokens, LN
 // scale, XSA on the last 2 cores, VE on layers 3,4, value residual, gated
-// attention, LeakyReLU(0.5)^2, orthogonal init.
+// attention, LeakyReLU(0.5)^2, orthogonal init. "pr1855": tiny_pr1855_config().
 ModelConfig tiny_entry_config(const std::string& layout);
+// #1855's stack at that size: blocks 1-2 looped once more, lanes from block 3,
+// gated skips, the BOS-masked smear, the sparse gate, documents cut every 4 tokens.
+ModelConfig tiny_pr1855_config();
 
 // The challenge's sp1024 tokenizer in ../shared/data (valid only if shared_dir() is not empty).
 std::filesystem::path official_tokenizer();

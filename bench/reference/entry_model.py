@@ -11,6 +11,10 @@ tensors back to fp32). CPU only, eager, no torch.compile, no distributed initial
 
 Outputs: the state_dict key table (--keys-json), initial weights (--save-init), the weights
 as evaluated (--save), and per-position cross-entropy on a challenge shard (--token-losses).
+pr1855 (a script that needs FlashAttention-3 and Triton at import) is imported behind CPU
+shims (see "pr1855" below) and adds depth recurrence (--loop), packed rows with document
+boundaries (--doc-boundaries), the layer schedule (--print-schedule) and optimiser steps of
+the script's own Optimizers (--steps, --save-steps, --step-losses).
 
   python3 bench/reference/entry_model.py --script train_gpt.py --entry pr562 \
       --keys-json pr562.keys.json --save-init pr562.init.safetensors \
@@ -103,8 +107,37 @@ class Entry:
     git_blob: str  # git blob id of the script at that commit (a mismatch only warns)
     env: dict[str, str]  # as-run model settings, set before the import
     params: int  # parameter count of the as-run configuration
-    gpt_kwargs: Callable[[object], dict]
+    gpt_kwargs: Callable[[object], dict] | None  # None: the script builds GPT(h) from Hyperparameters
     banks: tuple[str, ...] = field(default=())  # weight banks main() puts back to fp32
+    # Settings the harness imposes after --set (CPU replacements of CUDA-only paths).
+    forced_env: dict[str, str] = field(default_factory=dict)
+    # Context manager around the import that installs CPU shims of CUDA-only imports.
+    import_shims: Callable[[], contextlib.AbstractContextManager] | None = None
+
+
+# pr1855's as-run settings: the `Hyperparameters:` block of the record's train_seed42.log.
+# Model settings are all listed (defaults included); of the rest only the values that differ
+# from the script's defaults (training, quantisation, TTT; paths, run id and world size left out).
+_ENV_PR1855 = {
+    # model
+    "VOCAB_SIZE": "8192", "NUM_LAYERS": "11", "MODEL_DIM": "512", "NUM_HEADS": "8",
+    "NUM_KV_HEADS": "4", "MLP_MULT": "4.0", "XSA_LAST_N": "11", "ROPE_DIMS": "16",
+    "ROPE_BASE": "10000", "ROPE_YARN": "0", "LN_SCALE": "1", "QK_GAIN_INIT": "5.0",
+    "SKIP_GATES_ENABLED": "1", "PARALLEL_START_LAYER": "8", "PARALLEL_FINAL_LANE": "mean",
+    "NUM_LOOPS": "2", "LOOP_START": "3", "LOOP_END": "5", "SMEAR_GATE_ENABLED": "1",
+    "GATE_WINDOW": "12", "SPARSE_ATTN_GATE_ENABLED": "1", "SPARSE_ATTN_GATE_SCALE": "0.5",
+    "SPARSE_ATTN_GATE_INIT_STD": "0.0", "ATTN_OUT_GATE_ENABLED": "0", "GATED_ATTN_ENABLED": "0",
+    "TIE_EMBEDDINGS": "1", "TIED_EMBED_INIT_STD": "0.005", "LOGIT_SOFTCAP": "30",
+    "TRAIN_SEQ_LEN": "2048", "EVAL_SEQ_LEN": "2048", "SEED": "42",
+    # training (non-default values of the run)
+    "BETA2": "0.99", "MIN_LR": "0.1", "WARMDOWN_FRAC": "0.85", "GPTQ_RESERVE_SECONDS": "0.5",
+    "VAL_LOSS_EVERY": "0",
+    # data / quantisation / TTT (non-default values of the run; unused here)
+    "CASEOPS_ENABLED": "1", "COMPRESSOR": "pergroup", "EMBED_BITS": "7",
+    "EMBED_CLIP_SIGMAS": "14.0", "MLP_CLIP_SIGMAS": "11.5", "GATED_ATTN_QUANT_GATE": "1",
+    "PHASED_TTT_NUM_PHASES": "3", "PHASED_TTT_PREFIX_DOCS": "2500", "TTT_BETA2": "0.99",
+    "TTT_LORA_RANK": "80", "TTT_WEIGHT_DECAY": "0.5",
+}
 
 
 ENTRIES: dict[str, Entry] = {
@@ -148,12 +181,191 @@ ENTRIES: dict[str, Entry] = {
          "LEAKY_SLOPE": "0.5", "ROPE_DIMS": "16", "BIGRAM_VOCAB_SIZE": "2048", "BIGRAM_DIM": "128",
          "VALUE_RESIDUAL": "1", "GATED_ATTENTION": "1"},
         24_509_621, _kw_pr562),
+    "pr1855": Entry(
+        "pr1855",
+        "records/track_10min_16mb/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611/train_gpt.py",
+        "4908dc46f21ed3fdd08d2fdca285deb2194b9599", "9979400ef9f10da2fa908d9e7ce3556b82165b2a",
+        _ENV_PR1855, 35_945_671, None,
+        # The run used the Triton softcapped-CE kernel (FUSED_CE_ENABLED=1); on the CPU the
+        # script's own eager branch of GPT.forward is taken: softcap 30*tanh(z/30), then
+        # F.cross_entropy on fp32 logits. Same function: the kernel's 60*sigmoid(z/15) is
+        # 30*tanh(z/30) + 30, a constant shift per row that cancels in the log-softmax.
+        forced_env={"FUSED_CE_ENABLED": "0"},
+        import_shims=lambda: _pr1855_import_shims()),
 }
 
 # Modules the scripts import at top level *without* a fallback but never use for the model.
 # Only if one is not installed is a placeholder put into sys.modules (numpy is needed here anyway).
 # flash_attn_interface (pr1406) and zstandard are NOT stubbed: the scripts catch ImportError.
+# pr1855 imports flash_attn_interface and triton without a fallback: see its import shims below.
 _STUB_IF_MISSING = ("sentencepiece",)
+
+
+# ---------------------------------------------------------------------------------------------
+# pr1855: CPU shims for the script's CUDA-only imports
+# ---------------------------------------------------------------------------------------------
+# The script imports FlashAttention-3 (`flash_attn_interface`) and Triton at module level with
+# no fallback, decorates Newton-Schulz with @torch.compile, and its Optimizers use CUDA side
+# streams. Each stand-in below is installed only where the script needs it; none replaces
+# arithmetic of the model except attention, which is computed with PyTorch SDPA.
+
+def _sdpa_causal_gqa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal attention, (B, H, T, D) queries on (B, Hkv, T, D) keys/values. Query head h
+    reads KV head h // (H/Hkv) (repeat_interleave), as FlashAttention's GQA does."""
+    group = q.size(1) // k.size(1)
+    if group * k.size(1) != q.size(1):
+        raise ValueError(f"{q.size(1)} query heads not a multiple of {k.size(1)} KV heads")
+    if group > 1:
+        k = k.repeat_interleave(group, dim=1)
+        v = v.repeat_interleave(group, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=q.size(-1) ** -0.5)
+
+
+def _fa3_flash_attn_func(q, k, v, causal=True, **kw):
+    """flash_attn_interface.flash_attn_func(q, k, v, causal=True) on the CPU: layout (B, T, H, D),
+    output (B, T, H, D) in the input dtype. Same function as FA3: softmax(q k^T / sqrt(D)) v with
+    the lower-triangular mask (T_q == T_k, so FA's bottom-right alignment is the plain causal mask);
+    FA3 accumulates in fp32 like PyTorch's CPU SDPA, so fp32 inputs give the same result up to
+    summation order. Only the arguments the script passes are accepted."""
+    if not causal or kw:
+        raise NotImplementedError(f"flash_attn_func shim: causal={causal} {sorted(kw)}")
+    y = _sdpa_causal_gqa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    return y.transpose(1, 2)
+
+
+def _fa3_flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                                causal=True, window_size=(-1, -1), **kw):
+    """flash_attn_interface.flash_attn_varlen_func on the CPU: layout (total, H, D), causal
+    attention inside each segment [cu[i], cu[i+1]) and never across segments (as FA3 varlen).
+    Trailing padding entries equal to `total` (the script's bucketed cu_seqlens) give empty
+    segments, which FA3 skips. max_seqlen only sizes FA3's launch grid; a segment longer than it
+    would be undefined in FA3, so it is an error here."""
+    if not causal or tuple(window_size) != (-1, -1) or kw:
+        raise NotImplementedError(f"flash_attn_varlen_func shim: causal={causal} "
+                                  f"window_size={window_size} {sorted(kw)}")
+    if not torch.equal(cu_seqlens_q, cu_seqlens_k) or max_seqlen_q != max_seqlen_k:
+        raise NotImplementedError("flash_attn_varlen_func shim: different q/k segments")
+    cu = [int(c) for c in cu_seqlens_q.tolist()]
+    total = q.size(0)
+    if cu[0] != 0 or cu[-1] != total or any(b < a for a, b in zip(cu, cu[1:])):
+        raise ValueError(f"cu_seqlens {cu} do not cover 0..{total} in order")
+    outs = []
+    for a, b in zip(cu, cu[1:]):
+        if b == a:
+            continue
+        if b - a > max_seqlen_q:
+            raise ValueError(f"segment [{a},{b}) longer than max_seqlen {max_seqlen_q}")
+        seg = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]  # (1, H, len, D)
+        outs.append(_sdpa_causal_gqa(*seg)[0].transpose(0, 1))
+    return torch.cat(outs, dim=0)
+
+
+class _TritonKernelStub:
+    """Stands in for a @triton.jit kernel: never launched (FUSED_CE_ENABLED=0, MLP.use_fused
+    False), so launching one is an error."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", "kernel")
+
+    def __getitem__(self, grid):
+        raise RuntimeError(f"Triton kernel {self.__name__} launched on the CPU reference path")
+
+    def __call__(self, *a, **kw):
+        raise RuntimeError(f"Triton kernel {self.__name__} called on the CPU reference path")
+
+
+class _TritonName:
+    """Any `tl.<name>` (tl.constexpr in kernel signatures is evaluated at definition time)."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"<triton.language.{self._name} stub>"
+
+
+def _triton_language_attr(name: str) -> _TritonName:
+    if name.startswith("__"):  # __file__, __path__, ...: absent, as inspect/importlib expect
+        raise AttributeError(name)
+    return _TritonName(name)
+
+
+class _TensorDescriptorStub:
+    @staticmethod
+    def from_tensor(*a, **kw):
+        raise RuntimeError("TensorDescriptor used on the CPU reference path")
+
+
+def _triton_stub_modules() -> dict[str, types.ModuleType]:
+    """Placeholder `triton`, `triton.language`, `triton.tools.tensor_descriptor` (used only when
+    Triton is not installed: the script defines kernels at import, the CPU path never runs them)."""
+    triton = types.ModuleType("triton")
+    triton.jit = lambda fn=None, **kw: _TritonKernelStub(fn) if fn is not None else _TritonKernelStub
+    triton.cdiv = lambda a, b: -(-a // b)
+    language = types.ModuleType("triton.language")
+    language.__getattr__ = _triton_language_attr  # module-level __getattr__ (PEP 562)
+    tools = types.ModuleType("triton.tools")
+    desc = types.ModuleType("triton.tools.tensor_descriptor")
+    desc.TensorDescriptor = _TensorDescriptorStub
+    triton.language, triton.tools, tools.tensor_descriptor = language, tools, desc
+    return {"triton": triton, "triton.language": language, "triton.tools": tools,
+            "triton.tools.tensor_descriptor": desc}
+
+
+def _no_compile(fn=None, **kw):
+    """torch.compile while the script is imported: identity, so the @torch.compile-decorated
+    zeropower_via_newtonschulz5 (Muon's Polar-Express Newton-Schulz) runs eagerly — the same
+    operations in the same dtype (bf16), without Inductor's kernel fusion."""
+    return fn if fn is not None else (lambda f: f)
+
+
+@contextlib.contextmanager
+def _pr1855_import_shims():
+    fa = types.ModuleType("flash_attn_interface")
+    fa.flash_attn_func = _fa3_flash_attn_func
+    fa.flash_attn_varlen_func = _fa3_flash_attn_varlen_func
+    shims = {"flash_attn_interface": fa}
+    if importlib.util.find_spec("triton") is None:
+        # An installed Triton is imported for real: defining kernels needs no GPU.
+        log("note: module 'triton' missing; installing placeholder modules (kernels never run)")
+        shims.update(_triton_stub_modules())
+    absent = object()
+    saved_modules = {n: sys.modules.get(n, absent) for n in shims}
+    saved_compile = torch.compile
+    sys.modules.update(shims)
+    torch.compile = _no_compile
+    try:
+        yield
+    finally:
+        # The script bound the names at import time; the shims leave sys.modules again.
+        torch.compile = saved_compile
+        for n, m in saved_modules.items():
+            if m is absent:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+
+
+class _NoStream:
+    def wait_stream(self, other):
+        pass
+
+
+@contextlib.contextmanager
+def _cpu_streams():
+    """pr1855 Optimizers: torch.cuda.Stream() (constructor), torch.cuda.stream(s) and
+    torch.cuda.current_stream() (step) become no-ops. On one device the side stream only lets
+    the two AdamW steps overlap Muon's; they update disjoint parameters, so running them in
+    program order (tok AdamW, scalar AdamW, Muon) gives the same values."""
+    saved = (torch.cuda.Stream, torch.cuda.stream, torch.cuda.current_stream)
+    torch.cuda.Stream = _NoStream
+    torch.cuda.stream = lambda stream=None: contextlib.nullcontext()
+    torch.cuda.current_stream = lambda device=None: _NoStream()
+    try:
+        yield
+    finally:
+        torch.cuda.Stream, torch.cuda.stream, torch.cuda.current_stream = saved
 
 
 def git_blob_id(data: bytes) -> str:
@@ -182,6 +394,10 @@ def prepare_env(script_text: str, entry: Entry, seed: int | None, overrides: dic
     if seed is not None:
         env["SEED"] = str(seed)
     env.update(overrides)
+    for k, v in entry.forced_env.items():
+        if env.get(k, v) != v:
+            log(f"note: {k}={env[k]} replaced by {v} (CPU path; see the entry's forced_env)")
+        env[k] = v
     os.environ.update(env)
     return env
 
@@ -197,7 +413,13 @@ def import_script(path: Path, entry: Entry) -> types.ModuleType:
         raise SystemExit(f"cannot import {path}")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = mod
-    spec.loader.exec_module(mod)  # __name__ != "__main__": main() does not run
+    shims = entry.import_shims() if entry.import_shims else contextlib.nullcontext()
+    with shims:
+        spec.loader.exec_module(mod)  # __name__ != "__main__": main() does not run
+    # pr1855: the SmearGate BOS mask reads the module global BOS_ID, which the script's
+    # DocumentPackingLoader and eval entry points set to 1 before the first forward.
+    if getattr(mod, "BOS_ID", 0) is None:
+        mod.BOS_ID = 1
     # pr1406: FlashAttention-3 is CUDA-only; on CPU the script's own SDPA fallback must be taken.
     if hasattr(mod, "HAS_FA3"):
         mod.HAS_FA3 = False
@@ -219,6 +441,18 @@ def build_model(mod: types.ModuleType, entry: Entry) -> tuple[torch.nn.Module, o
     torch.manual_seed(args.seed)
     if hasattr(args, "qat_enabled"):  # pr1406: set before GPT(...) in main()
         mod.CastedLinear._qat_enabled = args.qat_enabled
+    if entry.gpt_kwargs is None:
+        # pr1855 (train_and_eval + train_model): GPT(h) on the CPU, .bfloat16(), then the
+        # script's restore_fp32_params (CastedLinear, ndim<2 and control-pattern parameters and
+        # the four banks back to fp32; tok_emb.weight stays bf16).
+        model = mod.GPT(args).bfloat16()
+        mod.restore_fp32_params(model)
+        # The training-mode MLP would run the Triton fused LeakyReLU^2 kernel; the eager branch
+        # (the one eval and TTT use) is the same function: leaky_relu(x W_up^T, 0.5)^2 W_down^T.
+        for m in model.modules():
+            if isinstance(m, mod.MLP):
+                m.use_fused = False
+        return model, args
     model = mod.GPT(**entry.gpt_kwargs(args))
     model = model.to(getattr(mod, "_HALF_DTYPE", torch.bfloat16))
     for bank in entry.banks:  # pr1406: "Banks stay FP32 (like CastedLinear weights)"
@@ -235,6 +469,16 @@ def restore_fp32_rope_buffers(mod: types.ModuleType, entry: Entry, model: torch.
     """model.float() after main()'s bf16 cast leaves every RoPE inv_freq buffer holding
     bf16-rounded values. For an all-fp32 comparison, copy the buffers of a freshly built
     (never cast) model and drop the cos/sin caches."""
+    if entry.gpt_kwargs is None:  # pr1855: a fresh Rotary (the script's class) per block
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, mod.Rotary):
+                    fresh = mod.Rotary(m.dim, base=m.base, train_seq_len=m.train_seq_len,
+                                       rope_dims=m.rope_dims, yarn=m.yarn)
+                    m.inv_freq.copy_(fresh.inv_freq)
+                    m._cos_cached = m._sin_cached = None
+                    m._seq_len_cached = 0
+        return
     args = mod.Hyperparameters()
     fresh = dict(mod.GPT(**entry.gpt_kwargs(args)).named_buffers())
     with torch.no_grad():
@@ -364,6 +608,95 @@ def perturb_(model: torch.nn.Module, std: float, seed: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# pr1855: packed rows with document boundaries, optimiser steps
+# ---------------------------------------------------------------------------------------------
+
+def doc_cu_seqlens(mod, row: torch.Tensor, max_doc_len: int) -> tuple[torch.Tensor, int]:
+    """cu_seqlens of one packed row, as the script's DocumentPackingLoader / eval_val build them:
+    the BOS positions of the row's inputs into the script's own _build_cu_seqlens (segments cut
+    at max_doc_len, padded to a multiple of 64 entries with the row length)."""
+    bos = (row == mod.BOS_ID).nonzero(as_tuple=True)[0].tolist()
+    return mod._build_cu_seqlens(bos, row.numel(), row.device, max_doc_len, 64)
+
+
+def token_losses_packed(mod, model, x: torch.Tensor, y: torch.Tensor, bf16: bool,
+                        max_doc_len: int) -> tuple[torch.Tensor, float]:
+    """eval_val's feed: each row is one packed (1, T) batch with its cu_seqlens and the computed
+    max_seqlen; forward_logits, then fp32 cross-entropy per position. Also the mean of the
+    script's forward(x, y, cu_seqlens, max_seqlen) over the rows (rows have equal length)."""
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    per, fwd = [], 0.0
+    with torch.no_grad(), ctx:
+        for r in range(x.size(0)):
+            cu, max_seqlen = doc_cu_seqlens(mod, x[r], max_doc_len)
+            logits = model.forward_logits(x[r:r + 1], cu_seqlens=cu, max_seqlen=max_seqlen)
+            per.append(F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y[r],
+                                       reduction="none"))
+            fwd += float(model(x[r:r + 1], y[r:r + 1], cu_seqlens=cu, max_seqlen=max_seqlen))
+    return torch.stack(per).float(), fwd / x.size(0)
+
+
+def train_steps(mod, h, model, tok: torch.Tensor, n: int, t: int, steps: int, packed: bool,
+                bf16: bool) -> tuple[list[float], list[dict[str, torch.Tensor]],
+                                     list[dict[str, torch.Tensor]]]:
+    """`steps` optimiser steps of the script's training step (train_model's step_fn, a closure
+    that cannot be called from outside, so its sequence is restated here) with the script's
+    Optimizers: forward/backward of the step's batch, Muon momentum warm-up for step s
+    (linear MUON_MOMENTUM_WARMUP_START -> MUON_MOMENTUM over MUON_MOMENTUM_WARMUP_STEPS), every
+    group's lr = base_lr * 1.0 (the schedule's flat part; the wall-clock warm-down is not
+    modelled), clip_grad_norm_(GRAD_CLIP_NORM), Optimizers.step(distributed=False) (which
+    zeroes the grads). Single process, world size 1. No EMA (the weights returned are the live
+    ones). Step s reads tokens [s*n*t, (s+1)*n*t + 1) as n rows of t.
+
+    Dense (packed=False): one forward of the (n, t) batch, cu_seqlens=None. Packed: each row is
+    one packed (1, t) micro-batch with its cu_seqlens (cap TRAIN_SEQ_LEN, as the loader) and
+    max_seqlen=TRAIN_SEQ_LEN (as step_fn passes it); loss/n per row, as the script's grad
+    accumulation. The loss of a step is the mean over its rows (float64)."""
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    model.train()
+    with _cpu_streams():
+        optimizers = mod.Optimizers(h, model)
+    clip_params = [p for p in model.parameters() if p.requires_grad]
+    losses, snapshots, grads = [], [], []
+    for step in range(steps):
+        seg = tok[step * n * t: (step + 1) * n * t + 1]
+        x, y = seg[:-1].reshape(n, t), seg[1:].reshape(n, t)
+        if packed:
+            micro = [(x[r:r + 1], y[r:r + 1], doc_cu_seqlens(mod, x[r], h.train_seq_len)[0],
+                      h.train_seq_len) for r in range(n)]
+        else:
+            micro = [(x, y, None, 0)]
+        step_loss = 0.0
+        for xb, yb, cu, max_seqlen in micro:
+            with ctx:
+                loss = model(xb, yb, cu_seqlens=cu, max_seqlen=max_seqlen)
+            step_loss += float(loss.detach()) / len(micro)
+            (loss / len(micro)).backward()
+        if step <= h.muon_momentum_warmup_steps:
+            frac = min(step / h.muon_momentum_warmup_steps, 1.0) if h.muon_momentum_warmup_steps > 0 else 1.0
+            momentum = (1 - frac) * h.muon_momentum_warmup_start + frac * h.muon_momentum
+            for group in optimizers.optimizer_muon.param_groups:
+                group["momentum"] = momentum
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * 1.0
+        if h.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(clip_params, h.grad_clip_norm)
+        # The gradients the optimisers see (after the clip), so that an optimiser can be
+        # compared on identical inputs (--save-grads).
+        grads.append({k: p.grad.detach().clone() for k, p in model.named_parameters()
+                      if p.grad is not None})
+        with _cpu_streams():
+            optimizers.step(distributed=False)
+        if not math.isfinite(step_loss):
+            raise SystemExit(f"step {step}: loss {step_loss!r}")
+        losses.append(step_loss)
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    model.eval()
+    return losses, snapshots, grads
+
+
+# ---------------------------------------------------------------------------------------------
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -389,10 +722,38 @@ def main() -> None:
     ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
                     help="fp32: everything fp32, no autocast; bf16: script dtypes + CPU bf16 autocast")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    g = ap.add_argument_group("pr1855 only")
+    g.add_argument("--loop", choices=("on", "off"), default="off",
+                   help="model.looping_active (depth recurrence; the script turns it on at 35%% "
+                        "of training and for every evaluation)")
+    g.add_argument("--doc-boundaries", action="store_true",
+                   help="one packed (1, T) row per forward with cu_seqlens from its BOS tokens "
+                        "(eval: cap EVAL_SEQ_LEN, computed max_seqlen; steps: cap and max_seqlen "
+                        "TRAIN_SEQ_LEN); without it rows take the dense causal path")
+    g.add_argument("--print-schedule", action="store_true",
+                   help="print the encoder/decoder block lists (looping off and on)")
+    g.add_argument("--rope-bf16", action="store_true",
+                   help="with --dtype fp32, keep the bf16-rounded RoPE inv_freq of the run")
+    g.add_argument("--steps", type=int, default=0,
+                   help="optimiser steps of the script's training step on --tokens (after the evaluation)")
+    g.add_argument("--save-steps", type=Path,
+                   help="weights after each step: one .safetensors, keys 'step{s}.{name}'")
+    g.add_argument("--save-grads", type=Path,
+                   help="the clipped gradients each step's optimisers saw: keys 'step{s}.{name}'")
+    g.add_argument("--step-losses", type=Path,
+                   help="loss of each step (before its update), one float64 per line")
     opt = ap.parse_args()
 
     if opt.token_losses and not opt.tokens:
         ap.error("--token-losses needs --tokens")
+    if opt.steps and not opt.tokens:
+        ap.error("--steps needs --tokens")
+    if (opt.save_steps or opt.step_losses or opt.save_grads) and not opt.steps:
+        ap.error("--save-steps/--step-losses/--save-grads need --steps")
+    pr1855_flags = (opt.loop == "on" or opt.doc_boundaries or opt.print_schedule or opt.rope_bf16
+                    or opt.steps)
+    if pr1855_flags and ENTRIES[opt.entry].gpt_kwargs is not None:
+        ap.error("--loop/--doc-boundaries/--print-schedule/--rope-bf16/--steps: pr1855 only")
     if opt.threads > 0:
         torch.set_num_threads(opt.threads)
     entry = ENTRIES[opt.entry]
@@ -443,7 +804,18 @@ def main() -> None:
 
     if opt.dtype == "fp32":
         model.float()
-        restore_fp32_rope_buffers(mod, entry, model)
+        if not opt.rope_bf16:
+            restore_fp32_rope_buffers(mod, entry, model)
+    if hasattr(model, "looping_active"):
+        model.looping_active = opt.loop == "on"
+    if opt.print_schedule:
+        enc_off = list(range(model.num_encoder_layers))
+        dec_off = list(range(model.num_encoder_layers, model.num_layers))
+        for name, enc, dec in (("off", enc_off, dec_off),
+                               ("on", model.encoder_indices, model.decoder_indices)):
+            print(f"schedule loop:{name} encoder:{','.join(map(str, enc))} "
+                  f"decoder:{','.join(map(str, dec))}")
+        print(f"skip_weights:{model.num_skip_weights} parallel_start_layer:{model.parallel_start_layer}")
     if opt.load:
         w = load_safetensors(opt.load)
         missing = [k for k in sd if k not in w]
@@ -458,11 +830,17 @@ def main() -> None:
         export(opt.save)
 
     line = f"entry:{entry.name} params:{total} dtype:{opt.dtype}"
+    if hasattr(model, "looping_active"):
+        line += f" loop:{opt.loop} doc_boundaries:{int(opt.doc_boundaries)}"
     if opt.tokens:
         n, t = opt.num_seqs, opt.seq_len
-        tok = read_tokens(opt.tokens, n * t + 1)
-        x, y = tok[:-1].reshape(n, t), tok[1:].reshape(n, t)
-        per, fwd = token_losses(mod, model, x, y, opt.dtype == "bf16")
+        tok = read_tokens(opt.tokens, n * t * max(1, opt.steps) + 1)
+        x, y = tok[:n * t].reshape(n, t), tok[1:n * t + 1].reshape(n, t)
+        if opt.doc_boundaries:
+            per, fwd = token_losses_packed(mod, model, x, y, opt.dtype == "bf16", args.eval_seq_len)
+            line += f" max_doc_len:{args.eval_seq_len} bos_in_rows:{int((x[:, 1:] == mod.BOS_ID).sum())}"
+        else:
+            per, fwd = token_losses(mod, model, x, y, opt.dtype == "bf16")
         mean = float(per.double().mean())
         tol = 1e-5 if opt.dtype == "fp32" else 2e-3
         if not math.isfinite(mean) or abs(mean - fwd) > tol * max(1.0, abs(fwd)):
@@ -470,6 +848,19 @@ def main() -> None:
         if opt.token_losses:
             per.numpy().astype("<f4").tofile(opt.token_losses)
         line += f" tokens:{n}x{t} mean_loss:{mean:.8f} forward_loss:{fwd:.8f}"
+    if opt.steps:
+        losses, snaps, step_grads = train_steps(mod, args, model, tok, n, t, opt.steps,
+                                                opt.doc_boundaries, opt.dtype == "bf16")
+        if opt.save_grads:
+            out = {f"step{s}.{k}": v.float() for s, gs in enumerate(step_grads) for k, v in gs.items()}
+            save_safetensors(out, opt.save_grads, dict(meta, steps=str(opt.steps)))
+        if opt.step_losses:
+            opt.step_losses.write_text("".join(f"{v!r}\n" for v in losses))
+        if opt.save_steps:
+            out = {f"step{s}.{k}": v.to(script_dtypes[k] if opt.keep_dtypes else torch.float32)
+                   for s, snap in enumerate(snaps) for k, v in snap.items()}
+            save_safetensors(out, opt.save_steps, dict(meta, steps=str(opt.steps)))
+        line += f" steps:{opt.steps} step_losses:{','.join(f'{v:.8f}' for v in losses)}"
     print(line)
 
 

@@ -50,6 +50,37 @@ void ModelConfig::validate() const {
   PGOLF_CHECK(xsa_last_n >= 0, "XSA_LAST_N={} must be >= 0", xsa_last_n);
   PGOLF_CHECK(ve_dim > 0, "VE_DIM={} must be positive", ve_dim);
   PGOLF_CHECK(leaky_slope >= 0, "LEAKY_SLOPE={} must be >= 0", leaky_slope);
+  PGOLF_CHECK(num_loops >= 0, "NUM_LOOPS={} must be >= 0", num_loops);
+  if (num_loops > 0) {
+    PGOLF_CHECK(loop_start >= 0 && loop_start <= loop_end && loop_end < num_layers,
+                "LOOP_START={}..LOOP_END={} must be a range of blocks inside NUM_LAYERS={}",
+                loop_start, loop_end, num_layers);
+    PGOLF_CHECK(recur_layers.empty(), "NUM_LOOPS and RECUR_LAYERS are two recurrences: pick one");
+  }
+  PGOLF_CHECK(parallel_start_layer >= 0 && parallel_start_layer < num_layers,
+              "PARALLEL_START_LAYER={} must be a block index below NUM_LAYERS={} (0: off)",
+              parallel_start_layer, num_layers);
+  PGOLF_CHECK(parallel_start_layer == 0 || parallel_start_layer >= num_encoder_layers(),
+              "PARALLEL_START_LAYER={} is an encoder block; the lanes start in the decoder (>= {})",
+              parallel_start_layer, num_encoder_layers());
+  PGOLF_CHECK(parallel_start_layer == 0 || num_loops == 0 || parallel_start_layer > loop_end,
+              "PARALLEL_START_LAYER={} must come after the loop (LOOP_END={})",
+              parallel_start_layer, loop_end);
+  const bool gated = smear_gate_enabled || sparse_attn_gate_enabled;
+  PGOLF_CHECK(!gated || (gate_window > 0 && gate_window <= model_dim),
+              "GATE_WINDOW={} must be in [1, MODEL_DIM={}]", gate_window, model_dim);
+  PGOLF_CHECK(
+      !(smear_gate && smear_gate_enabled),
+      "SMEAR_GATE (#1406's) and SMEAR_GATE_ENABLED (#1855's) are two smear gates: pick one");
+  PGOLF_CHECK(!(gated_attention && sparse_attn_gate_enabled),
+              "GATED_ATTENTION and SPARSE_ATTN_GATE_ENABLED are exclusive output gates");
+  PGOLF_CHECK(sparse_attn_gate_init_std >= 0, "SPARSE_ATTN_GATE_INIT_STD={} must be >= 0",
+              sparse_attn_gate_init_std);
+  PGOLF_CHECK(max_doc_len >= 0, "MAX_DOC_LEN={} must be >= 0", max_doc_len);
+  PGOLF_CHECK(!rope_yarn || rope_ntk_ref_len == 0,
+              "ROPE_YARN and ROPE_NTK_REF_LEN are one rescaling rule: set one");
+  PGOLF_CHECK(!rope_yarn || (rope_train_seq_len > 0 && effective_rope_dims() > 2),
+              "ROPE_YARN needs ROPE_TRAIN_SEQ_LEN > 0 and more than 2 rotary dims");
   for (int64_t layer : recur_layer_list()) {
     PGOLF_CHECK(layer >= 0 && layer < num_layers, "RECUR_LAYERS names layer {}, but NUM_LAYERS={}",
                 layer, num_layers);
@@ -108,11 +139,42 @@ std::vector<int64_t> ModelConfig::ve_layer_list() const {
   return ve_enabled ? parse_int_list(ve_layers, "VE_LAYERS") : std::vector<int64_t>{};
 }
 
-std::vector<int64_t> ModelConfig::passes() const {
+std::vector<int64_t> ModelConfig::passes(bool looping) const {
   std::vector<int64_t> out;
+  if (looping && num_loops > 0) {
+    for (int64_t l = 0; l < loop_start; ++l) out.push_back(l);
+    for (int64_t k = 0; k <= num_loops; ++k) {
+      for (int64_t l = loop_start; l <= loop_end; ++l) out.push_back(l);
+    }
+    for (int64_t l = loop_end + 1; l < num_layers; ++l) out.push_back(l);
+    return out;
+  }
   for (int64_t l = 0; l < num_layers; ++l) out.push_back(l);
   for (int64_t l : recur_layer_list()) out.push_back(l);
   return out;
+}
+
+// Without looping the split is num_layers / 2 (recur_layers come after the
+// decoder, outside the U-Net); with it, half of the looped schedule.
+std::vector<int64_t> ModelConfig::encoder_passes(bool looping) const {
+  const auto all = passes(looping);
+  const bool looped = looping && num_loops > 0;
+  const auto n = looped ? static_cast<int64_t>(all.size()) / 2 : num_encoder_layers();
+  return {all.begin(), all.begin() + n};
+}
+
+std::vector<int64_t> ModelConfig::decoder_passes(bool looping) const {
+  const auto n_enc = static_cast<int64_t>(encoder_passes(looping).size());
+  const bool looped = looping && num_loops > 0;
+  const int64_t end = looped ? static_cast<int64_t>(passes(true).size()) : num_layers;
+  const auto all = passes(looping);
+  return {all.begin() + n_enc, all.begin() + end};
+}
+
+int64_t ModelConfig::num_skip_weights() const {
+  const bool looped = num_loops > 0;
+  return static_cast<int64_t>(
+      std::min(encoder_passes(looped).size(), decoder_passes(looped).size()));
 }
 
 std::string DataConfig::train_glob() const {
@@ -136,6 +198,13 @@ int64_t TrainConfig::resolved_grad_accum(int64_t world_size) const {
               "(or set GRAD_ACCUM_STEPS)",
               world_size);
   return 8 / world_size;
+}
+
+double TrainConfig::training_frac(int64_t step, double elapsed_ms) const {
+  if (max_wallclock_seconds <= 0) {
+    return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(iterations, 1));
+  }
+  return elapsed_ms / std::max(budget_ms(), 1e-9);
 }
 
 void TrainConfig::validate() const {
@@ -183,6 +252,15 @@ void TrainConfig::validate() const {
   PGOLF_CHECK(qat_threshold >= 0 && qat_threshold <= 1, "QAT_THRESHOLD={} must be in [0, 1]",
               qat_threshold);
   PGOLF_CHECK(checkpoint_every >= 0, "CHECKPOINT_EVERY={} must be >= 0", checkpoint_every);
+  PGOLF_CHECK(warmdown_frac >= 0 && warmdown_frac <= 1, "WARMDOWN_FRAC={} must be in [0, 1]",
+              warmdown_frac);
+  PGOLF_CHECK(min_lr >= 0 && min_lr <= 1, "MIN_LR={} must be in [0, 1]", min_lr);
+  PGOLF_CHECK(enable_looping_at >= 0 && enable_looping_at <= 1,
+              "ENABLE_LOOPING_AT={} must be in [0, 1]", enable_looping_at);
+  PGOLF_CHECK(gptq_reserve_seconds >= 0 &&
+                  (max_wallclock_seconds == 0 || gptq_reserve_seconds < max_wallclock_seconds),
+              "GPTQ_RESERVE_SECONDS={} must be >= 0 and below MAX_WALLCLOCK_SECONDS={}",
+              gptq_reserve_seconds, max_wallclock_seconds);
 }
 
 void EvalConfig::validate() const {

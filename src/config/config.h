@@ -60,13 +60,39 @@ struct ModelConfig {
   bool gated_attention = false;  // per-head sigmoid output gates (§3.6.5)
   double leaky_slope = 0.0;      // MLP activation leaky_relu(slope)^2; 0 = relu^2
 
+  // #1855 (docs/entries/pr1855.md §3), each off by default.
+  bool skip_gates_enabled = false;   // skips as lerp(w*skip, x, sigmoid(gate)) (§3.6)
+  int64_t parallel_start_layer = 0;  // two residual lanes from this decoder block (0: off) (§3.7)
+  ParallelFinalLane parallel_final_lane = ParallelFinalLane::kMean;
+  // Depth recurrence by loop (§3.1): once looping is on, blocks
+  // loop_start..loop_end run num_loops more times in place.
+  int64_t num_loops = 0;
+  int64_t loop_start = 3;
+  int64_t loop_end = 5;
+  bool smear_gate_enabled = false;        // BOS-masked smear of the raw embedding (§3.2)
+  int64_t gate_window = 12;               // input channels of that smear gate and the sparse gate
+  bool sparse_attn_gate_enabled = false;  // sigmoid(scale * W u[:gate_window]) per head (§3.4)
+  double sparse_attn_gate_scale = 1.0;
+  double sparse_attn_gate_init_std = 0.0;  // 0: zero init
+  // Attention restarts at every BOS and every max_doc_len tokens inside a
+  // document (the record's cu_seqlens, §3.10); 0: plain causal rows.
+  int64_t max_doc_len = 0;
+  // The record's ROPE_YARN: windows longer than rope_train_seq_len use the
+  // rescaled base (the NTK rule above with that reference length).
+  bool rope_yarn = false;
+  int64_t rope_train_seq_len = 2048;
+
   int64_t head_dim() const { return model_dim / num_heads; }
   int64_t kv_dim() const { return num_kv_heads * head_dim(); }
   int64_t mlp_hidden() const { return static_cast<int64_t>(mlp_mult * model_dim); }
   int64_t num_encoder_layers() const { return num_layers / 2; }
   int64_t num_decoder_layers() const { return num_layers - num_encoder_layers(); }
-  int64_t num_skip_weights() const { return std::min(num_encoder_layers(), num_decoder_layers()); }
+  // Sized for the looped schedule when there is one (#1855).
+  int64_t num_skip_weights() const;
   int64_t effective_rope_dims() const { return rope_dims > 0 ? rope_dims : head_dim(); }
+  int64_t effective_ntk_ref_len() const {
+    return rope_yarn ? rope_train_seq_len : rope_ntk_ref_len;
+  }
   // Weight sets: cores (cores layout) or blocks (the other layouts).
   int64_t num_cores() const;
   int64_t core_of_layer(int64_t layer) const { return layer % num_cores(); }
@@ -74,7 +100,13 @@ struct ModelConfig {
   std::vector<int64_t> recur_layer_list() const;
   std::vector<int64_t> ve_layer_list() const;
   // Logical layers in execution order: 0..num_layers-1, then recur_layers.
-  std::vector<int64_t> passes() const;
+  // With looping (num_loops > 0 and `looping`): 0..loop_end, loop_start..loop_end
+  // num_loops more times, then the rest.
+  std::vector<int64_t> passes(bool looping = false) const;
+  // The U-Net split of passes(looping): the first half pushes skips, the
+  // second pops them (#1855's encoder_indices / decoder_indices).
+  std::vector<int64_t> encoder_passes(bool looping) const;
+  std::vector<int64_t> decoder_passes(bool looping) const;
   void validate() const;
 };
 
@@ -138,9 +170,28 @@ struct TrainConfig {
   int64_t qat_bits = 6;           // 6 (codes -32..31) or 5 (ALL_INT5 of #461: -16..15)
   bool qat_all_matrices = false;  // also the banks (#1406 fake-quantises only its CastedLinears)
   bool qat_match_export = true;   // the export's per-row scale rule (0: the scripts' 1/q floor)
-  int64_t checkpoint_every = 0;   // write a checkpoint every N steps (0: only at the end)
+
+  // #1855's recipe (docs/entries/pr1855.md §4).
+  TrainLoader train_loader = TrainLoader::kSequences;
+  NsCoefficients muon_ns_coefficients = NsCoefficients::kQuintic;
+  bool muon_row_normalize = false;  // the record's name for MUON_EQ_R (either turns it on)
+  bool muon_bf16_momentum = false;  // bf16 gradient and momentum buffer, as the record
+  double warmdown_frac = 0;         // > 0: warm down over this fraction of the run
+  double min_lr = 0;                // floor of that warm-down's multiplier
+  double enable_looping_at = 0.35;  // training fraction that switches NUM_LOOPS on
+  double gptq_reserve_seconds = 0;  // taken off MAX_WALLCLOCK_SECONDS for the export
+  double embed_wd = -1;             // AdamW decay of the token embedding (< 0: ADAM_WD)
+  int64_t checkpoint_every = 0;     // write a checkpoint every N steps (0: only at the end)
 
   int64_t resolved_grad_accum(int64_t world_size) const;
+  // The training clock's budget: MAX_WALLCLOCK_SECONDS less the export's
+  // reserve, in ms (0: no cap).
+  double budget_ms() const {
+    return max_wallclock_seconds > 0 ? 1000.0 * (max_wallclock_seconds - gptq_reserve_seconds) : 0;
+  }
+  // The run's progress in [0, 1]: elapsed / budget, or step / ITERATIONS
+  // without a cap (what WARMDOWN_FRAC and ENABLE_LOOPING_AT read).
+  double training_frac(int64_t step, double elapsed_ms) const;
   void validate() const;
 };
 

@@ -25,17 +25,45 @@ constexpr std::array<EnumName<WeightLayout>, 3> enum_names(WeightLayout) {
 }
 
 // Weight initialisation (spec §3.11).
-enum class InitScheme { kBaseline, kOrthogonal, kOrthogonalUnscaled };
-constexpr std::array<EnumName<InitScheme>, 3> enum_names(InitScheme) {
+// orthogonal_unscaled: #1406's banks, layer by layer; orthogonal_attention_first:
+// #1855's, every layer's attention banks first, then every layer's MLP.
+enum class InitScheme { kBaseline, kOrthogonal, kOrthogonalUnscaled, kOrthogonalAttentionFirst };
+constexpr std::array<EnumName<InitScheme>, 4> enum_names(InitScheme) {
   return {{{InitScheme::kBaseline, "baseline"},
            {InitScheme::kOrthogonal, "orthogonal"},
-           {InitScheme::kOrthogonalUnscaled, "orthogonal_unscaled"}}};
+           {InitScheme::kOrthogonalUnscaled, "orthogonal_unscaled"},
+           {InitScheme::kOrthogonalAttentionFirst, "orthogonal_attention_first"}}};
 }
 
 // How layer 0's values enter later layers: l0*v0 + l1*v (#562) or v + sigmoid(a)*v0 (#1406).
 enum class ValueResidualMode { kLambda, kSigmoid };
 constexpr std::array<EnumName<ValueResidualMode>, 2> enum_names(ValueResidualMode) {
   return {{{ValueResidualMode::kLambda, "lambda"}, {ValueResidualMode::kSigmoid, "sigmoid"}}};
+}
+
+// How #1855's two decoder lanes become one before the final norm: their
+// mean, the attention lane or the MLP lane (PARALLEL_FINAL_LANE).
+enum class ParallelFinalLane { kMean, kAttn, kMlp };
+constexpr std::array<EnumName<ParallelFinalLane>, 3> enum_names(ParallelFinalLane) {
+  return {{{ParallelFinalLane::kMean, "mean"},
+           {ParallelFinalLane::kAttn, "attn"},
+           {ParallelFinalLane::kMlp, "mlp"}}};
+}
+
+// Muon's Newton-Schulz coefficients: the fixed quintic (3.4445, -4.775,
+// 2.0315) of the baseline, or #1855's per-iteration Polar Express tuples.
+enum class NsCoefficients { kQuintic, kPolarExpress };
+constexpr std::array<EnumName<NsCoefficients>, 2> enum_names(NsCoefficients) {
+  return {
+      {{NsCoefficients::kQuintic, "quintic"}, {NsCoefficients::kPolarExpress, "polar_express"}}};
+}
+
+// Which training loader: consecutive sequences of TRAIN_SEQ_LEN (the
+// baseline's), or #1855's document packing (each rank one packed row from the
+// shard's first BOS, the shard's tail skipped when a step does not fit).
+enum class TrainLoader { kSequences, kDocuments };
+constexpr std::array<EnumName<TrainLoader>, 2> enum_names(TrainLoader) {
+  return {{{TrainLoader::kSequences, "sequences"}, {TrainLoader::kDocuments, "documents"}}};
 }
 
 // Score-first test-time training's update rule (spec quantize-eval-ttt §5).

@@ -1,7 +1,8 @@
 // The training data loader of the reference (spec model-and-training §4.1):
 // TokenStream reads the sorted train shards one at a time, front to back, and
 // wraps to the first shard after the last; DistributedTokenLoader cuts each
-// chunk of the stream into one span per rank. No shuffling, no document masks.
+// chunk of the stream into one span per rank. No shuffling. #1855's document
+// packing is the second mode (TRAIN_LOADER=documents).
 #pragma once
 
 #include <torch/torch.h>
@@ -27,6 +28,10 @@ class TokenStream {
 
   // The next n tokens, concatenated across shard boundaries.
   std::vector<uint16_t> take(int64_t n);
+  // #1855's document packing: n tokens from one shard, read from its first
+  // BOS; when they do not fit in the rest of the shard, the next shard.
+  std::vector<uint16_t> take_documents(int64_t n);
+  static constexpr uint16_t kDocumentStart = 1;  // BOS
 
   Position position() const { return {file_index_, offset_}; }
   void seek(Position position);
@@ -52,8 +57,10 @@ struct TokenBatch {
 
 class DistributedTokenLoader {
  public:
+  // pack_documents: #1855's loader (TRAIN_LOADER=documents): each rank's
+  // micro-batch is one row (1, local) and the stream never crosses a shard.
   DistributedTokenLoader(const std::string& glob, int64_t vocab_size, int64_t rank,
-                         int64_t world_size);
+                         int64_t world_size, bool pack_documents = false);
 
   // local = global_tokens / (world_size · grad_accum_steps); the stream yields
   // world_size · (local + 1) tokens and this rank keeps span number `rank`.
@@ -66,6 +73,7 @@ class DistributedTokenLoader {
   TokenStream stream_;
   int64_t rank_;
   int64_t world_size_;
+  bool pack_documents_;
 };
 
 }  // namespace pgolf

@@ -20,7 +20,7 @@ nlohmann::json val_json(const ValResult& r) {
 class NtkScope {
  public:
   NtkScope(GPT& model, int64_t window_len, int64_t train_seq_len, bool enabled) : model_(model) {
-    if (enabled && window_len > train_seq_len && model->config().rope_ntk_ref_len == 0) {
+    if (enabled && window_len > train_seq_len && model->config().effective_ntk_ref_len() == 0) {
       previous_ = model->set_rope_ntk_ref_len(train_seq_len);
       active_ = true;
     }

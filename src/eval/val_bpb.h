@@ -63,6 +63,7 @@ void check_sidecar_fits(const ByteLuts& luts, const torch::Tensor& stream);
 
 // `tokens`: the trimmed validation stream (1-D int64, length k*seq_len + 1).
 // Sums are over this rank's share only; reduce across ranks, then finish().
+// With document attention (#1855) each batch is one packed row.
 ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& luts,
                        const ValOptions& options);
 

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "kernels/fused.h"
+#include "model/documents.h"
 
 namespace pgolf {
 
@@ -25,8 +26,9 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config, bool
       num_kv_heads_(config.num_kv_heads),
       head_dim_(config.head_dim()),
       use_xsa_(use_xsa),
+      sparse_gate_scale_(config.sparse_attn_gate_scale),
       vr_mode_(config.value_residual ? std::optional(config.value_residual_mode) : std::nullopt),
-      rotary_(config.effective_rope_dims(), config.rope_base, config.rope_ntk_ref_len) {
+      rotary_(config.effective_rope_dims(), config.rope_base, config.effective_ntk_ref_len()) {
   const int64_t D = config.model_dim;
   // Construction order = the reference's RNG draws (matrices, then the gate);
   // own parameters come first in the state dict either way.
@@ -41,6 +43,13 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const ModelConfig& config, bool
     vrl_alpha = register_parameter("vrl_alpha", torch::zeros({1}));
   if (vr_mode_ == ValueResidualMode::kLambda)
     vr_lambda = register_parameter("vr_lambda", torch::full({2}, 0.5));
+  if (config.sparse_attn_gate_enabled) {
+    attn_gate_w = register_parameter("attn_gate_w", torch::zeros({num_heads_, config.gate_window}));
+    if (config.sparse_attn_gate_init_std > 0) {
+      torch::NoGradGuard no_grad;
+      attn_gate_w.normal_(0.0, config.sparse_attn_gate_init_std);
+    }
+  }
   if (config.gated_attention) {
     attn_gate = register_module(
         "attn_gate", torch::nn::Linear(torch::nn::LinearOptions(D, num_heads_).bias(true)));
@@ -68,15 +77,13 @@ torch::Tensor CausalSelfAttentionImpl::mix_value_residual(const torch::Tensor& v
   return mixed;
 }
 
-namespace {
-
-// Causal attention of the queries at positions [T - Tq, T) over all T keys.
 // SDPA's is_causal aligns a shorter query block to the first keys, so the
 // tail block gets its own mask: query i sees keys j <= T - Tq + i. On the
 // CPU the fused kernel does the same (kernels/attention.cpp), 1.5-1.8x
 // faster than SDPA's CPU flash attention there.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
-                               const torch::Tensor& v, bool gqa) {
+                               const torch::Tensor& v) {
+  const bool gqa = k.size(1) != q.size(1);
   if (kernels::applies(q) && kernels::supports(k) && kernels::supports(v)) {
     return kernels::causal_attention(q, k, v);
   }
@@ -90,14 +97,20 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
                                           /*is_causal=*/Tq == T, /*scale=*/std::nullopt, gqa);
 }
 
-}  // namespace
+torch::Tensor CausalSelfAttentionImpl::sparse_gate(const torch::Tensor& u) const {
+  const auto window = u.narrow(-1, 0, attn_gate_w.size(1));
+  return torch::sigmoid(sparse_gate_scale_ *
+                        torch::nn::functional::linear(window, attn_gate_w.to(u.scalar_type())));
+}
 
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const LayerMatrices& w,
                                                const torch::Tensor& ve, torch::Tensor& v0,
-                                               int64_t query_from) {
+                                               int64_t query_from,
+                                               const std::vector<std::vector<int64_t>>* segments) {
   const int64_t B = u.size(0), T = u.size(1), D = u.size(2);
   PGOLF_CHECK(query_from >= 0 && query_from < T, "attention: query_from {} outside [0, {})",
               query_from, T);
+  PGOLF_CHECK(!segments || query_from == 0, "attention: document segments need query_from 0");
   if (w.observer) {
     for (const char* m : {"attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight"}) {
       (*w.observer)(w.prefix + m, u);
@@ -121,8 +134,9 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const Lay
   }
   q = apply_rotary(q, cos, sin);
   q = q * q_gain.to(q.scalar_type()).view({1, num_heads_, 1, 1});
-  auto y = causal_attention(q, k, v, /*gqa=*/num_kv_heads_ != num_heads_);
+  auto y = segments ? segmented_causal_attention(q, k, v, *segments) : causal_attention(q, k, v);
   if (use_xsa_) y = exclusive_self_attention(y, query_from > 0 ? v.slice(2, query_from) : v);
+  if (attn_gate_w.defined()) y = y * sparse_gate(uq).transpose(1, 2).unsqueeze(-1);
   if (attn_gate) {
     const auto dtype = uq.scalar_type();
     auto gate = torch::sigmoid(torch::nn::functional::linear(  // (B, Tq, H)

@@ -13,6 +13,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <optional>
+#include <vector>
 
 #include "config/config.h"
 #include "model/layers.h"
@@ -28,6 +29,11 @@ struct LayerMatrices {
   const InputObserver* observer = nullptr;
   std::string prefix = {};  // "blocks.{l}." or "cores.{c}."
 };
+
+// Causal softmax attention of the queries at positions [T - Tq, T) over all T
+// keys, q (B, H, Tq, Dh), k and v (B, Hkv, T, Dh), grouped-query when Hkv < H.
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v);
 
 // Exclusive self-attention: removes from each head's output y its component
 // along the (normalised) value vector of the same position and KV head.
@@ -45,8 +51,11 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   // the first layer that runs sets it. query_from > 0: the output only for
   // positions [query_from, T), (B, T - query_from, D); keys and values still
   // cover every position, so those rows equal the full output's.
+  // segments: per-row document boundaries (model/documents.h) or null for
+  // plain causal rows; with segments, query_from must be 0.
   torch::Tensor forward(const torch::Tensor& u, const LayerMatrices& w, const torch::Tensor& ve,
-                        torch::Tensor& v0, int64_t query_from = 0);
+                        torch::Tensor& v0, int64_t query_from = 0,
+                        const std::vector<std::vector<int64_t>>* segments = nullptr);
 
   bool use_xsa() const { return use_xsa_; }
   Rotary& rotary() { return rotary_; }
@@ -56,11 +65,15 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   torch::Tensor vrl_alpha;  // (1), value_residual_mode = sigmoid
   CastedLinear c_q{nullptr}, c_k{nullptr}, c_v{nullptr}, proj{nullptr};
   torch::nn::Linear attn_gate{nullptr};  // gated_attention: (H, D) + bias (H)
+  // #1855's sparse gate: y_h *= sigmoid(scale * attn_gate_w[h] . u[:gate_window]).
+  torch::Tensor attn_gate_w;  // (H, gate_window)
 
  private:
   torch::Tensor mix_value_residual(const torch::Tensor& v, torch::Tensor& v0);
+  torch::Tensor sparse_gate(const torch::Tensor& u) const;  // (B, T, H)
   int64_t num_heads_, num_kv_heads_, head_dim_;
   bool use_xsa_;
+  double sparse_gate_scale_;
   std::optional<ValueResidualMode> vr_mode_;  // nullopt: no value residual
   Rotary rotary_;
 };

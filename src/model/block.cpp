@@ -35,7 +35,8 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor&
   const auto dtype = x_in.scalar_type();
   auto mix = resid_mix.to(dtype);
   auto x = blend(mix[0], x_in, mix[1], x0);
-  auto attn_out = in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0, in.query_from);
+  auto attn_out =
+      in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0, in.query_from, in.segments);
   if (in.query_from > 0) x = x.slice(1, in.query_from);
   x = add_scaled(x, attn_scale.to(dtype), attn_out);
   auto mlp_out = in.mlp->forward(normed_input(x), *in.matrices);
@@ -45,6 +46,19 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor&
     trace->add(name + ".mlp_out", mlp_out);
   }
   return x;
+}
+
+std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_parallel(
+    const torch::Tensor& lane0, const torch::Tensor& lane1, const torch::Tensor& x0,
+    const LayerInputs& in, const torch::Tensor& resid, const torch::Tensor& post) {
+  const auto dtype = lane0.scalar_type();
+  const auto mix = resid_mix.to(dtype);
+  const auto attn_in = blend(mix[0], lane0, mix[1], x0);
+  auto a = in.attn->forward(normed_input(attn_in), *in.matrices, in.ve, *in.v0, 0, in.segments);
+  a = attn_scale.to(dtype) * a;
+  auto m = mlp_scale.to(dtype) * in.mlp->forward(normed_input(lane1), *in.matrices);
+  const auto r = resid.to(dtype), p = post.to(dtype);
+  return {r[0] * lane0 + p[0][0] * a + p[1][0] * m, r[1] * lane1 + p[0][1] * a + p[1][1] * m};
 }
 
 }  // namespace pgolf

@@ -49,6 +49,8 @@ struct LayerInputs {
   // layer of a scoring pass): keys and values are computed at every position,
   // everything else at those positions only.
   int64_t query_from = 0;
+  // Document boundaries of each row (model/documents.h), or null.
+  const std::vector<std::vector<int64_t>>* segments = nullptr;
 };
 
 class BlockImpl : public torch::nn::Module {
@@ -60,6 +62,15 @@ class BlockImpl : public torch::nn::Module {
   // (B, T, D) -> (B, T - in.query_from, D).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& x0, const LayerInputs& in,
                         ForwardTrace* trace = nullptr, const std::string& name = "");
+
+  // #1855's two-lane form (docs/entries/pr1855.md §3.7): the attention reads
+  // lane0 (mixed with x0 by resid_mix), the MLP reads lane1; with
+  // a = attn_scale * Attn, m = mlp_scale * MLP, resid (2) and post (2, 2):
+  //   lane0' = resid[0] lane0 + post[0][0] a + post[1][0] m
+  //   lane1' = resid[1] lane1 + post[0][1] a + post[1][1] m
+  std::pair<torch::Tensor, torch::Tensor> forward_parallel(
+      const torch::Tensor& lane0, const torch::Tensor& lane1, const torch::Tensor& x0,
+      const LayerInputs& in, const torch::Tensor& resid, const torch::Tensor& post);
 
   double ln_scale_factor() const { return ln_scale_; }
 

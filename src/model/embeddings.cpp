@@ -1,6 +1,7 @@
 #include "model/embeddings.h"
 
 #include "common/error.h"
+#include "model/documents.h"
 
 namespace pgolf {
 namespace {
@@ -66,6 +67,18 @@ torch::Tensor SmearGateImpl::forward(const torch::Tensor& x) {
   auto g = torch::sigmoid(gate.to(x.scalar_type()));
   auto prev = torch::cat({torch::zeros_like(x.narrow(1, 0, 1)), x.narrow(1, 0, x.size(1) - 1)}, 1);
   return (1 - g) * x + g * prev;
+}
+
+torch::Tensor bos_masked_smear(const torch::Tensor& e, const torch::Tensor& ids,
+                               const torch::Tensor& gate_weight, const torch::Tensor& lambda) {
+  const int64_t T = e.size(1);
+  if (T < 2) return e;
+  const auto dtype = e.scalar_type();
+  const auto cur = e.narrow(1, 1, T - 1);
+  const auto window = cur.narrow(-1, 0, gate_weight.size(1));
+  const auto g = lambda.to(dtype) * torch::sigmoid(casted_linear(window, gate_weight));
+  const auto not_bos = ids.narrow(1, 1, T - 1).ne(kBosId).to(dtype).unsqueeze(-1);
+  return torch::cat({e.narrow(1, 0, 1), cur + g * e.narrow(1, 0, T - 1) * not_bos}, 1);
 }
 
 ValueEmbeddingImpl::ValueEmbeddingImpl(int64_t vocab_size, int64_t dim, int64_t out_dim) {

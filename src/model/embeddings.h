@@ -44,6 +44,14 @@ class SmearGateImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SmearGate);
 
+// #1855's SmearGate on the raw embedding e (B, T, D), before its RMSNorm:
+//   x[t] = e[t] + lambda * sigmoid(w . e[t][:window]) * e[t-1] * (ids[t] != BOS)
+// for t >= 1, x[0] = e[0]; the gate reads the current token, the previous term
+// is the raw previous embedding, and a BOS never takes from the document
+// before it. gate_weight (1, window), lambda (1).
+torch::Tensor bos_masked_smear(const torch::Tensor& e, const torch::Tensor& ids,
+                               const torch::Tensor& gate_weight, const torch::Tensor& lambda);
+
 // scale * proj(table[ids]) -> (B, T, kv_dim): values added to the chosen
 // layers' V projections (each layer also multiplies its own scalar).
 class ValueEmbeddingImpl : public torch::nn::Module {

@@ -14,14 +14,17 @@
 
 namespace pgolf {
 
-double forward_flops_per_token(const ModelConfig& config, int64_t seq_len);
-double training_flops_per_token(const ModelConfig& config, int64_t seq_len);
+// `looping`: with #1855's loop on (the evaluated architecture) or off (its
+// first ENABLE_LOOPING_AT of training).
+double forward_flops_per_token(const ModelConfig& config, int64_t seq_len, bool looping = true);
+double training_flops_per_token(const ModelConfig& config, int64_t seq_len, bool looping = true);
 
 // A forward of one seq_len window that needs outputs only for its last
 // `scored` positions (GPT::token_losses(x, y, seq_len - scored)): every pass
 // but the last runs on all positions; the last computes keys and values
 // everywhere and its queries, attention rows, projection and MLP, and the
 // head, on the scored positions only. scored = seq_len gives the full forward.
-double scoring_window_flops(const ModelConfig& config, int64_t seq_len, int64_t scored);
+double scoring_window_flops(const ModelConfig& config, int64_t seq_len, int64_t scored,
+                            bool looping = true);
 
 }  // namespace pgolf

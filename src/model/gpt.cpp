@@ -7,22 +7,36 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "common/error.h"
 #include "kernels/fused.h"
+#include "model/documents.h"
 #include "model/layers.h"
 
 namespace pgolf {
 
-GPTImpl::GPTImpl(const ModelConfig& config) : config_(config), ve_layers_(config.ve_layer_list()) {
+GPTImpl::GPTImpl(const ModelConfig& config)
+    : config_(config),
+      ve_layers_(config.ve_layer_list()),
+      looping_(config.num_loops > 0),
+      document_attention_(config.max_doc_len > 0) {
   config.validate();
   const int64_t D = config.model_dim, L = config.num_layers;
   const bool banks = config.weight_layout == WeightLayout::kBanks;
   const bool shared_cores = config.weight_layout == WeightLayout::kCores;
   // Construction order = the reference's, so a seeded CPU generator draws the
-  // same initial weights; own parameters come first in the state dict anyway.
-  skip_weights = register_parameter("skip_weights", torch::ones({config.num_skip_weights(), D}));
+  // same initial weights; own parameters come first in the state dict anyway,
+  // in registration order: #1855's script (the one with skip gates) registers
+  // the skips after the banks, the older entries before.
+  const auto register_skips = [&] {
+    skip_weights = register_parameter("skip_weights", torch::ones({config.num_skip_weights(), D}));
+    if (config.skip_gates_enabled) {
+      skip_gates = register_parameter("skip_gates", torch::zeros({config.num_skip_weights(), D}));
+    }
+  };
+  if (!config.skip_gates_enabled) register_skips();
   tok_emb = register_module("tok_emb", torch::nn::Embedding(config.vocab_size, D));
   if (config.bigram_vocab_size > 0) {
     bigram = register_module(
@@ -36,6 +50,13 @@ GPTImpl::GPTImpl(const ModelConfig& config) : config_(config), ve_layers_(config
     mlp_up_bank = register_parameter("mlp_up_bank", torch::empty({L, F, D}));
     mlp_down_bank = register_parameter("mlp_down_bank", torch::empty({L, D, F}));
   }
+  if (config.skip_gates_enabled) register_skips();
+  if (config.parallel_start_layer > 0) {
+    parallel_post_lambdas = register_parameter("parallel_post_lambdas", torch::ones({L, 2, 2}));
+    parallel_resid_lambdas = register_parameter("parallel_resid_lambdas", torch::full({L, 2}, 1.1));
+  }
+  if (config.smear_gate_enabled)
+    smear_lambda = register_parameter("smear_lambda", torch::zeros({1}));
   if (shared_cores) {
     cores = register_module("cores", torch::nn::ModuleList());
     for (int64_t c = 0; c < config.num_cores(); ++c) {
@@ -46,6 +67,11 @@ GPTImpl::GPTImpl(const ModelConfig& config) : config_(config), ve_layers_(config
   for (int64_t l = 0; l < L; ++l) {
     blocks->push_back(Block(config, l, /*owns_core=*/!shared_cores, /*own_matrices=*/!banks,
                             config.xsa_on_core(l)));
+  }
+  // After the blocks, as the reference (its 12 uniform draws come here).
+  if (config.smear_gate_enabled) {
+    smear_gate =
+        register_module("smear_gate", CastedLinear(config.gate_window, 1, /*zero_init=*/true));
   }
   if (!ve_layers_.empty()) {
     ve_shared = register_module("ve_shared",
@@ -99,15 +125,23 @@ void GPTImpl::init_weights() {
   }
   const int64_t L = config_.num_layers;
   if (qo_bank.defined()) {
-    // #1406: Q, K, V and MLP-up orthogonal; attention-out and MLP-down zero
-    // (its 1/sqrt(2L) scaling of them multiplies zeros). Same draw order.
+    // #1406 and #1855: Q, K, V and MLP-up orthogonal; attention-out and
+    // MLP-down zero (their 1/sqrt(2L) scaling multiplies zeros). Same draw
+    // order as each script.
+    const bool attention_first = config_.init_scheme == InitScheme::kOrthogonalAttentionFirst;
+    auto init_mlp = [&](int64_t i) {
+      torch::nn::init::orthogonal_(mlp_up_bank[i]);
+      mlp_down_bank[i].zero_();
+    };
     for (int64_t i = 0; i < L; ++i) {
       torch::nn::init::orthogonal_(qo_bank[i]);
       qo_bank[L + i].zero_();
       torch::nn::init::orthogonal_(kv_bank[i]);
       torch::nn::init::orthogonal_(kv_bank[L + i]);
-      torch::nn::init::orthogonal_(mlp_up_bank[i]);
-      mlp_down_bank[i].zero_();
+      if (!attention_first) init_mlp(i);
+    }
+    if (attention_first) {
+      for (int64_t i = 0; i < L; ++i) init_mlp(i);
     }
   }
   init_orthogonal_linears(/*scale_proj=*/config_.init_scheme == InitScheme::kOrthogonal);
@@ -247,50 +281,113 @@ torch::Tensor GPTImpl::value_embedding_for(int64_t layer, const torch::Tensor& v
 // ---------------------------------------------------------------------------
 // Forward
 
+namespace {
+
+// PARALLEL_FINAL_LANE: the two lanes become the one the final norm reads.
+torch::Tensor merge_lanes(ParallelFinalLane rule, const torch::Tensor& lane0,
+                          const torch::Tensor& lane1) {
+  switch (rule) {
+    case ParallelFinalLane::kMean:
+      return 0.5 * (lane0 + lane1);
+    case ParallelFinalLane::kAttn:
+      return lane0;
+    case ParallelFinalLane::kMlp:
+      return lane1;
+  }
+  fail("invalid PARALLEL_FINAL_LANE value {}", static_cast<int>(rule));
+}
+
+}  // namespace
+
+torch::Tensor GPTImpl::embed(const torch::Tensor& input_ids) {
+  auto x = tok_emb(input_ids).to(compute_dtype_);
+  if (bigram) x = x + bigram(input_ids, compute_dtype_);
+  if (smear_gate) x = bos_masked_smear(x, input_ids, smear_gate->weight, smear_lambda);
+  x = rms_norm(x);
+  if (smear) x = smear(x);
+  return x;
+}
+
+// x + w * skip, or #1855's gated form lerp(w * skip, x, sigmoid(gate)).
+torch::Tensor GPTImpl::merge_skip(const torch::Tensor& x, int64_t j, const torch::Tensor& skip) {
+  const auto w = skip_weights[j].to(x.scalar_type());
+  if (!skip_gates.defined()) return add_scaled(x, w, skip);
+  const auto gate = torch::sigmoid(skip_gates[j].to(x.scalar_type()));
+  return torch::lerp(w * skip, x, gate);
+}
+
 torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trace, int64_t from) {
   PGOLF_CHECK(from >= 0 && from < input_ids.size(1), "hidden: from {} outside [0, {})", from,
               input_ids.size(1));
-  auto x = tok_emb(input_ids).to(compute_dtype_);
-  if (bigram) x = x + bigram(input_ids, compute_dtype_);
-  x = rms_norm(x);
-  if (smear) x = smear(x);
+  auto x = embed(input_ids);
   const auto x0 = x;
   if (trace) trace->add("x0", x0);
   const torch::Tensor ve = ve_shared ? ve_shared(input_ids, compute_dtype_) : torch::Tensor();
+  std::vector<std::vector<int64_t>> segments;
+  if (document_attention_) segments = document_segments(input_ids, config_.max_doc_len);
+  const auto* segs = document_attention_ ? &segments : nullptr;
+  // Only the last pass can skip the unscored positions, and only on one lane
+  // without document segments; otherwise the tail is cut at the end.
+  const bool lanes = config_.parallel_start_layer > 0;
+  const int64_t tail_from = lanes || segs ? 0 : from;
   torch::Tensor v0;  // value-residual state: layer 0's values
-  const auto recur = config_.recur_layer_list();
-  const auto passes = static_cast<int64_t>(config_.passes().size());  // layers + recurrence
+  const auto recur = looping_ ? std::vector<int64_t>{} : config_.recur_layer_list();
+  const auto encoder = config_.encoder_passes(looping_);
+  const auto decoder = config_.decoder_passes(looping_);
+  const auto passes = static_cast<int64_t>(encoder.size() + decoder.size() + recur.size());
   int64_t pass = 0;
+  auto inputs_for = [&](int64_t layer, const LayerMatrices& matrices) {
+    const bool last = ++pass == passes;
+    return LayerInputs{
+        &attention(layer),    &mlp(layer), &matrices, value_embedding_for(layer, ve), &v0,
+        last ? tail_from : 0, segs};
+  };
   auto run_layer = [&](int64_t layer, const std::string& name) {
     const LayerMatrices matrices = layer_matrices(layer);
-    const bool last = ++pass == passes;
-    const LayerInputs in{&attention(layer),
-                         &mlp(layer),
-                         &matrices,
-                         value_embedding_for(layer, ve),
-                         &v0,
-                         /*query_from=*/last ? from : 0};
+    const LayerInputs in = inputs_for(layer, matrices);
     if (trace) trace->add(name + ".in", x);
     x = blocks[layer]->as<BlockImpl>()->forward(x, x0, in, trace, name);
     if (trace) trace->add(name + ".out", x);
   };
-  const int64_t n_enc = config_.num_encoder_layers();
-  const int64_t n_dec = config_.num_decoder_layers();
+  auto name_of_pass = [&](int64_t layer) {
+    const std::string block = "blocks." + std::to_string(layer);
+    return looping_ ? "pass." + std::to_string(pass) + "." + block : block;
+  };
   std::vector<torch::Tensor> skips;
-  for (int64_t i = 0; i < n_enc; ++i) {
-    run_layer(i, "blocks." + std::to_string(i));
+  for (const int64_t layer : encoder) {
+    run_layer(layer, name_of_pass(layer));
     skips.push_back(x);
   }
-  for (int64_t j = 0; j < n_dec; ++j) {
-    if (!skips.empty()) {
-      x = add_scaled(x, skip_weights[j].to(x.scalar_type()), skips.back());
+  const int64_t num_skips = config_.num_skip_weights();
+  torch::Tensor lane0, lane1;
+  for (size_t j = 0; j < decoder.size(); ++j) {
+    const int64_t layer = decoder[j];
+    const bool take_skip = static_cast<int64_t>(j) < num_skips && !skips.empty();
+    if (lanes && layer >= config_.parallel_start_layer) {
+      if (!lane0.defined()) lane0 = lane1 = x;
+      if (take_skip) {
+        lane0 = merge_skip(lane0, static_cast<int64_t>(j), skips.back());
+        skips.pop_back();
+      }
+      const std::string name = name_of_pass(layer);
+      const LayerMatrices matrices = layer_matrices(layer);
+      const LayerInputs in = inputs_for(layer, matrices);
+      std::tie(lane0, lane1) = blocks[layer]->as<BlockImpl>()->forward_parallel(
+          lane0, lane1, x0, in, parallel_resid_lambdas[layer], parallel_post_lambdas[layer]);
+      if (trace) trace->add(name + ".lanes", torch::stack({lane0, lane1}));
+      continue;
+    }
+    if (take_skip) {
+      x = merge_skip(x, static_cast<int64_t>(j), skips.back());
       skips.pop_back();
     }
-    run_layer(n_enc + j, "blocks." + std::to_string(n_enc + j));
+    run_layer(layer, name_of_pass(layer));
   }
+  if (lane0.defined()) x = merge_lanes(config_.parallel_final_lane, lane0, lane1);
   for (size_t r = 0; r < recur.size(); ++r) {
     run_layer(recur[r], "recur." + std::to_string(r) + ".blocks." + std::to_string(recur[r]));
   }
+  if (from > 0 && tail_from == 0) x = x.slice(1, from);
   x = rms_norm(x);
   if (trace) trace->add("final_norm_out", x);
   return x;

@@ -1,11 +1,16 @@
 // The GPT of the challenge and of the four reference entries (spec
 // model-and-training §2-3, §8):
 //
-//   x  = tok_emb[ids] (+ BigramHash(ids)) -> rmsnorm (-> SmearGate)   = x0
-//   U-Net over the logical layers: the first half pushes outputs, the second
-//   half adds skip_weights[j] * pop() before each layer
+//   x  = tok_emb[ids] (+ BigramHash(ids)) (-> #1855's BOS-masked smear)
+//        -> rmsnorm (-> #1406's SmearGate)                            = x0
+//   U-Net over the passes: the first half pushes outputs, the second half
+//   adds skip_weights[j] * pop() before each layer (#1855: gated, as a lerp);
+//   #1855: the passes loop blocks loop_start..loop_end once looping is on,
+//   and decoder blocks from parallel_start_layer run on two lanes
 //   then the extra passes of recur_layers (#1406), same weights and state
 //   rmsnorm -> tied head (x @ tok_emb^T) -> softcap 30*tanh(z/30) -> CE in fp32
+// With max_doc_len > 0 attention stays inside each document of a row
+// (model/documents.h).
 //
 // A logical layer = a Block (its resid_mix, scales, LN-scale factor) + the
 // attention/MLP weights of its core: its own (blocks layout), a shared
@@ -71,6 +76,16 @@ class GPTImpl : public torch::nn::Module {
   // A layer that runs twice in one forward (recur_layers) is shown twice.
   void set_input_observer(InputObserver observer);
   torch::ScalarType compute_dtype() const { return compute_dtype_; }
+  // #1855's depth recurrence: on, blocks loop_start..loop_end run num_loops
+  // more times. A model is built looped (the architecture it is evaluated and
+  // exported with); training starts with it off and turns it on at
+  // ENABLE_LOOPING_AT.
+  void set_looping(bool on) { looping_ = on && config_.num_loops > 0; }
+  bool looping() const { return looping_; }
+  // Attention cut at document boundaries (max_doc_len > 0); on by default,
+  // off where the reference attends densely (GPTQ calibration).
+  void set_document_attention(bool on) { document_attention_ = on && config_.max_doc_len > 0; }
+  bool document_attention() const { return document_attention_; }
   // NTK-aware RoPE above `len` tokens in every attention (0: off); returns the
   // previous value. Long-context evaluation sets it to TRAIN_SEQ_LEN.
   int64_t set_rope_ntk_ref_len(int64_t len);
@@ -82,6 +97,11 @@ class GPTImpl : public torch::nn::Module {
   MLPImpl& mlp(int64_t layer);
 
   torch::Tensor skip_weights;  // (num_skip, D)
+  torch::Tensor skip_gates;    // (num_skip, D), #1855
+  // #1855's lanes: per block, post (2, 2) = [attn, mlp] x [lane0, lane1] and resid (2).
+  torch::Tensor parallel_post_lambdas, parallel_resid_lambdas;
+  torch::Tensor smear_lambda;        // (1), #1855's smear
+  CastedLinear smear_gate{nullptr};  // (1, gate_window), #1855's smear
   // banks layout: [i] = Wq_i, [L+i] = Wo_i | [i] = Wk_i, [L+i] = Wv_i | W_fc_i | W_proj_i
   torch::Tensor qo_bank, kv_bank, mlp_up_bank, mlp_down_bank;
   torch::nn::Embedding tok_emb{nullptr};
@@ -100,6 +120,8 @@ class GPTImpl : public torch::nn::Module {
   void halve_shared_core_gradients();
   torch::Tensor value_embedding_for(int64_t layer, const torch::Tensor& ve);
   torch::Tensor softcapped_logits(const torch::Tensor& hidden);
+  torch::Tensor embed(const torch::Tensor& input_ids);
+  torch::Tensor merge_skip(const torch::Tensor& x, int64_t j, const torch::Tensor& skip);
 
   ModelConfig config_;
   FakeQuantSpec qat_;
@@ -107,6 +129,8 @@ class GPTImpl : public torch::nn::Module {
   bool qat_banks_ = false;
   std::vector<int64_t> ve_layers_;
   torch::ScalarType compute_dtype_ = torch::kFloat;
+  bool looping_ = false;
+  bool document_attention_ = false;
 };
 TORCH_MODULE(GPT);
 

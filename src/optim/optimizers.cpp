@@ -38,7 +38,8 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
   }
   PGOLF_CHECK(!tok.empty(), "model has no tok_emb.weight");
   const double token_lr = model->config().tie_embeddings ? config.tied_embed_lr : config.embed_lr;
-  adam_.push_back(make_adam(tok, token_lr, config.adam_wd));
+  adam_.push_back(
+      make_adam(tok, token_lr, config.embed_wd >= 0 ? config.embed_wd : config.adam_wd));
   if (!head.empty()) adam_.push_back(make_adam(head, config.head_lr, 0.0));
   adam_.push_back(make_adam(scalar, config.scalar_lr, config.adam_wd));
   MuonOptions muon_options;
@@ -46,7 +47,9 @@ Optimizers::Optimizers(GPT& model, const TrainConfig& config) : config_(config) 
   muon_options.ns_dtype = config.muon_ns_bf16 ? torch::kBFloat16 : torch::kFloat;
   muon_options.ns_bf16_via_fp32 = config.muon_ns_bf16_via_fp32;
   muon_options.weight_decay = config.muon_wd;
-  muon_options.row_normalize = config.muon_eq_r;
+  muon_options.row_normalize = config.muon_eq_r || config.muon_row_normalize;
+  muon_options.coefficients = config.muon_ns_coefficients;
+  muon_options.bf16_momentum = config.muon_bf16_momentum;
   muon_ = std::make_unique<Muon>(matrix, muon_options);
   muon_base_lr_ = muon_lr_ = config.matrix_lr;
   muon_momentum_ = config.muon_momentum;

@@ -54,10 +54,14 @@ CompareResult compare_with_peer(const Config& config, const CompareOptions& opti
   // script's own init for the baseline, but this makes it so by construction).
   PeerSetup setup = options.peer;
   setup.weights = dir / "init.safetensors";
+  // and steps on the same tokens (for #1855 the packed row's BOS positions,
+  // hence its attention segments, are the same too)
+  setup.tokens = dir / "tokens.safetensors";
   setup.log = dir / "peer.log";
   setup.warmup = std::max<int64_t>(options.warmup, 1);
   setup.eval_seqs = options.eval_batch_seqs;
   write_safetensors(setup.weights, state_dict(pgolf_step.model()));
+  write_safetensors(setup.tokens, {{"tokens", pgolf_step.tokens()}});
   PeerHarness peer(config, options.batch_tokens, options.threads, setup);
   pgolf_step.run(options.warmup);
   if (pgolf_eval) pgolf_eval->run(std::max<int64_t>(options.warmup, 1));

@@ -25,6 +25,9 @@ struct PeerEntry {
   const char* script;  // what --compare must be given
   std::set<std::string> free_model_keys;
   std::set<std::string> fixed_train_keys;
+  // A constraint between settings the script ties together (empty: none):
+  // what it cannot reproduce, or "" when it can.
+  std::string (*tied)(const Config&) = nullptr;
 };
 
 const std::set<std::string> kSizeKeys = {"vocab_size",     "num_layers",          "model_dim",
@@ -37,17 +40,68 @@ std::set<std::string> with(std::set<std::string> keys, const std::set<std::strin
   return keys;
 }
 
-const PeerEntry kBaselinePeer = {"baseline",
-                                 "baseline",
-                                 "the official baseline script",
-                                 kSizeKeys,
-                                 {"grad_clip_norm", "muon_wd", "adam_wd", "muon_eq_r"}};
+// Training settings only #1855's script has: its Muon's Newton-Schulz
+// coefficients, row normalisation and bf16 momentum, and the packed-document
+// loader (pgolf's bench feeds a documents preset's batch as one packed row).
+const std::set<std::string> kPr1855TrainKeys = {"muon_ns_coefficients", "muon_row_normalize",
+                                                "muon_bf16_momentum", "train_loader"};
+
+const PeerEntry kBaselinePeer = {
+    "baseline", "baseline", "the official baseline script", kSizeKeys,
+    with({"grad_clip_norm", "muon_wd", "adam_wd", "muon_eq_r"}, kPr1855TrainKeys)};
 // #1406's code has no MuonEq-R (its text names it; spec model-and-training).
-const PeerEntry kPr1406Peer = {"pr1406",
-                               "pr1406",
-                               "#1406's script",
+const PeerEntry kPr1406Peer = {"pr1406", "pr1406", "#1406's script",
                                with(kSizeKeys, {"recur_layers", "ve_layers", "xsa_last_n"}),
-                               {"muon_eq_r"}};
+                               with({"muon_eq_r"}, kPr1855TrainKeys)};
+
+// #1855's script cuts documents at TRAIN_SEQ_LEN (its loader's max_seq_len,
+// and the max_seqlen its step passes); pgolf at MAX_DOC_LEN.
+std::string pr1855_doc_len(const Config& c) {
+  if (c.model.max_doc_len == c.train.train_seq_len) return "";
+  return fmt::format(
+      "MAX_DOC_LEN={} (it cuts documents at TRAIN_SEQ_LEN={}; pass --max-doc-len {})",
+      c.model.max_doc_len, c.train.train_seq_len, c.train.train_seq_len);
+}
+
+// #1855's script (docs/entries/pr1855.md): its model settings are all read
+// from the environment, except the MLP's LeakyReLU slope, the init scheme and
+// the banks. It always keeps Muon's momentum in bf16: MUON_BF16_MOMENTUM=0
+// (pr1855-cpu) is left free, the one difference of the compared step (an
+// elementwise cast and bf16 momentum arithmetic on the banks' gradients).
+// No MuonEq-R, no QAT.
+const PeerEntry kPr1855Peer = {
+    "pr1855",
+    "pr1855",
+    "#1855's script",
+    with(kSizeKeys,
+         {"xsa_last_n", "rope_dims", "ln_scale", "skip_gates_enabled", "parallel_start_layer",
+          "parallel_final_lane", "num_loops", "loop_start", "loop_end", "smear_gate_enabled",
+          "gate_window", "sparse_attn_gate_enabled", "sparse_attn_gate_scale",
+          "sparse_attn_gate_init_std", "max_doc_len", "rope_yarn", "rope_train_seq_len"}),
+    {"muon_eq_r", "late_qat", "muon_ns_coefficients", "train_loader"},
+    pr1855_doc_len};
+
+// The settings of `config` that `peer`'s script cannot reproduce, as
+// "NAME=VALUE (its value is V)" in the options' order.
+std::vector<std::string> mismatches(const PeerEntry& peer, const Config& config) {
+  Config c = config;
+  Config reference = preset(peer.preset);
+  const auto mine = config_options(c);
+  const auto theirs = config_options(reference);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const auto& o = mine[i];
+    const bool fixed = (o.group == "model" && !peer.free_model_keys.count(o.key)) ||
+                       (o.group == "train" && peer.fixed_train_keys.count(o.key));
+    if (fixed && o.get() != theirs[i].get()) {
+      out.push_back(fmt::format("{}={} (its value is {})", o.env, o.get(), theirs[i].get()));
+    }
+  }
+  if (peer.tied) {
+    if (auto why = peer.tied(config); !why.empty()) out.push_back(why);
+  }
+  return out;
+}
 
 std::filesystem::path executable_dir() {
   std::error_code ec;
@@ -81,24 +135,25 @@ std::filesystem::path find_peer_harness(const ToolsConfig& tools) {
 }
 
 std::string peer_entry_for(const Config& config) {
-  // The weight banks are #1406's alone; everything else is measured against the baseline.
-  const PeerEntry& peer =
-      config.model.weight_layout == WeightLayout::kBanks ? kPr1406Peer : kBaselinePeer;
-  Config c = config;
-  Config reference = preset(peer.preset);
-  const auto mine = config_options(c);
-  const auto theirs = config_options(reference);
-  for (size_t i = 0; i < mine.size(); ++i) {
-    const auto& o = mine[i];
-    const bool fixed = (o.group == "model" && !peer.free_model_keys.count(o.key)) ||
-                       (o.group == "train" && peer.fixed_train_keys.count(o.key));
-    PGOLF_CHECK(!fixed || o.get() == theirs[i].get(),
-                "--compare times {}, which has no {}={} (its value is {}); compare a preset of "
-                "the baseline architecture (baseline, cpu) with the official train_gpt.py, or "
-                "of #1406's (pr1406, pr1406-cpu) with #1406's",
-                peer.script, o.env, o.get(), theirs[i].get());
+  // The weight banks are #1406's and #1855's (the script with fewer settings
+  // it cannot reproduce; #1406's on a tie); everything else is measured
+  // against the baseline.
+  const bool banks = config.model.weight_layout == WeightLayout::kBanks;
+  const PeerEntry* peer = banks ? &kPr1406Peer : &kBaselinePeer;
+  auto missing = mismatches(*peer, config);
+  if (banks) {
+    auto for_pr1855 = mismatches(kPr1855Peer, config);
+    if (for_pr1855.size() < missing.size()) {
+      peer = &kPr1855Peer;
+      missing = std::move(for_pr1855);
+    }
   }
-  return peer.entry;
+  PGOLF_CHECK(missing.empty(),
+              "--compare times {}, which has no {}; compare a preset of the baseline "
+              "architecture (baseline, cpu) with the official train_gpt.py, of #1406's (pr1406, "
+              "pr1406-cpu) with #1406's, or of #1855's (pr1855, pr1855-cpu) with #1855's",
+              peer->script, missing.front());
+  return peer->entry;
 }
 
 std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens, int threads,
@@ -122,6 +177,7 @@ std::vector<std::string> peer_command(const Config& config, int64_t batch_tokens
   }
   cmd.insert(cmd.end(), {"--modes", modes});
   if (!setup.weights.empty()) cmd.insert(cmd.end(), {"--load", setup.weights.string()});
+  if (!setup.tokens.empty()) cmd.insert(cmd.end(), {"--tokens", setup.tokens.string()});
   if (setup.eval_seqs > 0) cmd.insert(cmd.end(), {"--eval-seqs", std::to_string(setup.eval_seqs)});
   // Every model and training setting under the script's own variable name:
   // the script reads the ones it knows and ignores the rest.

@@ -29,6 +29,7 @@ struct PeerSetup {
   std::filesystem::path harness;   // bench/peer_step.py
   std::string python;              // a Python that imports torch
   std::filesystem::path weights;   // initial weights to load; empty: the script's own init
+  std::filesystem::path tokens;    // the step's batch ('tokens', batch + 1); empty: random
   std::filesystem::path log;       // where the harness's stderr goes
   std::vector<std::string> modes;  // "eager", "compiled"
   int64_t warmup = 2;              // untimed steps per mode (compiles)
@@ -43,8 +44,10 @@ std::filesystem::path find_peer_harness(const ToolsConfig& tools);
 // The reference entry whose script can build and step `config`
 // (bench/reference/entry_model.py's --entry): "baseline" for the baseline
 // architecture at any size with its optimizers (no weight decay, clipping or
-// MuonEq-R), "pr1406" for #1406's at any size (no MuonEq-R); an error naming
-// the first setting neither script has.
+// MuonEq-R), "pr1406" for #1406's at any size (no MuonEq-R), "pr1855" for
+// #1855's at any size (its packed documents cut at TRAIN_SEQ_LEN, so
+// MAX_DOC_LEN = TRAIN_SEQ_LEN; Polar-Express Muon); an error naming the first
+// setting the closest script lacks.
 std::string peer_entry_for(const Config& config);
 
 // The harness's command line: every model/train setting as the script's

@@ -26,8 +26,12 @@ double StepBench::run(int64_t steps) {
   const int64_t T = config_.train.train_seq_len;
   // Views of one fixed token block: the batch source costs nothing, so the
   // time is the step's alone.
-  const BatchSource batch = [this, T] {
-    return TokenBatch{tokens_.slice(0, 0, -1).view({-1, T}), tokens_.slice(0, 1).view({-1, T})};
+  // TRAIN_LOADER=documents (#1855) trains on one packed row per micro-batch,
+  // attention cut at each BOS and every MAX_DOC_LEN tokens: the same here.
+  const int64_t cols = config_.train.train_loader == TrainLoader::kDocuments ? batch_tokens() : T;
+  const BatchSource batch = [this, cols] {
+    return TokenBatch{tokens_.slice(0, 0, -1).view({-1, cols}),
+                      tokens_.slice(0, 1).view({-1, cols})};
   };
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) {

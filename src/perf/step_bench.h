@@ -1,6 +1,8 @@
 // pgolf's training step as `pgolf bench` times it: the real train_step
 // (forward, backward, Muon + Adam) of a preset's model on fixed synthetic
-// tokens, lr scale 1, one micro-batch per step.
+// tokens, lr scale 1, one micro-batch per step: rows of TRAIN_SEQ_LEN, or
+// with TRAIN_LOADER=documents one packed row as training feeds it. The model
+// is as built (a looped preset's loop on: the step bench has no schedule).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,8 @@ class StepBench {
 
   GPT& model() { return model_; }
   int64_t batch_tokens() const { return tokens_.numel() - 1; }
+  // The fixed token block the steps read: batch_tokens() + 1 tokens.
+  const torch::Tensor& tokens() const { return tokens_; }
   // Model FLOPs of one trained token (model/flops.h).
   double flops_per_token() const;
   // The mean loss of the last step run (a host sync).

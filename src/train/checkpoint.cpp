@@ -121,6 +121,7 @@ void save_checkpoint(const std::filesystem::path& path, const Config& config,
                          {"data_file", progress.data.file_index},
                          {"data_offset", progress.data.offset},
                          {"qat_on", progress.qat_on},
+                         {"looping", progress.looping},
                          {"adam_steps", adam_steps},
                          {"swa_count", parts.swa ? parts.swa->count() : 0}};
   if (progress.stop_after_step) meta["stop_after_step"] = *progress.stop_after_step;
@@ -207,6 +208,8 @@ TrainingProgress load_checkpoint(const std::filesystem::path& path, const Config
   progress.training_time_ms = meta.at("training_time_ms").get<double>();
   progress.data = {meta.at("data_file").get<int64_t>(), meta.at("data_offset").get<int64_t>()};
   progress.qat_on = meta.at("qat_on").get<bool>();
+  // Checkpoints from before the loop existed have no entry: never looped.
+  progress.looping = meta.value("looping", false);
   if (meta.contains("stop_after_step"))
     progress.stop_after_step = meta.at("stop_after_step").get<int64_t>();
   return progress;

@@ -25,6 +25,7 @@ struct TrainingProgress {
   double training_time_ms = 0;
   TokenStream::Position data;  // the loader's next token
   bool qat_on = false;
+  bool looping = false;                    // #1855's loop already switched on
   std::optional<int64_t> stop_after_step;  // set once the wall-clock cap was reached
 };
 

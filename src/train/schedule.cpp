@@ -5,6 +5,12 @@
 namespace pgolf {
 
 double lr_multiplier(const TrainConfig& c, int64_t step, double elapsed_ms) {
+  if (c.warmdown_frac > 0) {
+    // #1855: linear to zero over the last WARMDOWN_FRAC of the run, floored at MIN_LR.
+    const double frac = c.training_frac(step, elapsed_ms);
+    if (frac < 1.0 - c.warmdown_frac) return 1.0;
+    return std::max((1.0 - frac) / c.warmdown_frac, c.min_lr);
+  }
   if (c.warmdown_iters <= 0) return 1.0;
   if (c.max_wallclock_seconds <= 0) {
     const int64_t start = std::max<int64_t>(c.iterations - c.warmdown_iters, 0);
@@ -14,7 +20,7 @@ double lr_multiplier(const TrainConfig& c, int64_t step, double elapsed_ms) {
                     0.0);
   }
   // Wall-clock mode: decay over the last warmdown_iters * (mean step time).
-  const double cap_ms = 1000.0 * c.max_wallclock_seconds;
+  const double cap_ms = c.budget_ms();
   const double step_ms = elapsed_ms / static_cast<double>(std::max<int64_t>(step, 1));
   const double warmdown_ms = static_cast<double>(c.warmdown_iters) * step_ms;
   const double remaining_ms = std::max(cap_ms - elapsed_ms, 0.0);

@@ -9,7 +9,8 @@
 namespace pgolf {
 
 // Multiplier s applied to every group's base LR before step `step` (steps
-// already done), `elapsed_ms` training milliseconds so far.
+// already done), `elapsed_ms` training milliseconds so far: WARMDOWN_FRAC's
+// fraction rule (with the MIN_LR floor) when set, else WARMDOWN_ITERS's.
 double lr_multiplier(const TrainConfig& config, int64_t step, double elapsed_ms);
 
 // Muon momentum at `step`: linear from MUON_MOMENTUM_WARMUP_START to

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +70,24 @@ Trainer::Trainer(const Config& config, GPT model, ProcessGroup& group, torch::De
       late_qat_(config.train, model_),
       clock_(device) {
   optimizers_.muon().set_process_group(&group_);
+  // #1855: training starts without the loop; maybe_start_looping turns it on.
+  model_->set_looping(false);
+}
+
+std::string Trainer::pass_schedule() const {
+  const auto& m = config_.model;
+  return fmt::format("encoder:[{}] decoder:[{}]",
+                     fmt::join(m.encoder_passes(model_->looping()), ", "),
+                     fmt::join(m.decoder_passes(model_->looping()), ", "));
+}
+
+// ENABLE_LOOPING_AT: the loop switches on before the first step whose
+// training fraction reaches it, and stays on.
+void Trainer::maybe_start_looping(double frac) {
+  if (config_.model.num_loops == 0 || model_->looping() || frac < tc_.enable_looping_at) return;
+  model_->set_looping(true);
+  io_.log->print(
+      fmt::format("layer_loop:enabled step:{} frac:{:.3f} {}", step_, frac, pass_schedule()));
 }
 
 // The next micro-batch is read while the current step computes; on CUDA it is
@@ -76,7 +95,8 @@ Trainer::Trainer(const Config& config, GPT model, ProcessGroup& group, torch::De
 std::unique_ptr<PrefetchingTokenLoader> Trainer::make_loader() const {
   return std::make_unique<PrefetchingTokenLoader>(
       std::make_unique<DistributedTokenLoader>(config_.data.train_glob(), config_.model.vocab_size,
-                                               group_.rank(), group_.world_size()),
+                                               group_.rank(), group_.world_size(),
+                                               tc_.train_loader == TrainLoader::kDocuments),
       PrefetchingTokenLoader::Shape{tc_.train_batch_tokens, tc_.train_seq_len, accum_},
       /*pin_memory=*/device_.is_cuda());
 }
@@ -86,13 +106,24 @@ void Trainer::warm_up() {
   StateDict initial;
   for (auto& [name, t] : state_dict(model_)) initial.emplace_back(name, t.clone());
   const BatchSource batches = [this] { return loader_->next_batch(); };
-  for (int64_t i = 0; i < tc_.warmup_steps; ++i) {
-    // As in the reference, warm-up runs at the base LRs and the optimizer's
-    // constructed momentum; none of it survives the restore below.
-    train_step(model_, optimizers_, batches, tc_, accum_, device_, 1.0, tc_.muon_momentum, &group_);
-    if (tc_.warmup_steps <= 20 || (i + 1) % 10 == 0 || i + 1 == tc_.warmup_steps) {
-      io_.log->print(fmt::format("warmup_step:{}/{}", i + 1, tc_.warmup_steps));
+  auto run_warmup = [&](const char* label) {
+    for (int64_t i = 0; i < tc_.warmup_steps; ++i) {
+      // As in the reference, warm-up runs at the base LRs and the optimizer's
+      // constructed momentum; none of it survives the restore below.
+      train_step(model_, optimizers_, batches, tc_, accum_, device_, 1.0, tc_.muon_momentum,
+                 &group_);
+      if (tc_.warmup_steps <= 20 || (i + 1) % 10 == 0 || i + 1 == tc_.warmup_steps) {
+        io_.log->print(fmt::format("{}:{}/{}", label, i + 1, tc_.warmup_steps));
+      }
     }
+  };
+  run_warmup("warmup_step");
+  if (config_.model.num_loops > 0) {
+    // #1855 warms the looped graph up too, then training starts unlooped.
+    model_->set_looping(true);
+    io_.log->print("loop_warmup:enabled " + pass_schedule());
+    run_warmup("loop_warmup_step");
+    model_->set_looping(false);
   }
   load_state_dict(model_, initial);
   optimizers_.reset_state();
@@ -102,9 +133,10 @@ void Trainer::warm_up() {
 }
 
 void Trainer::save_checkpoint() {
-  pgolf::save_checkpoint(
-      io_.checkpoint, config_, {&model_, &optimizers_, averages_.ema(), averages_.swa()},
-      {step_, clock_.total_ms(), loader_->position(), late_qat_.on(), stop_after_step_});
+  pgolf::save_checkpoint(io_.checkpoint, config_,
+                         {&model_, &optimizers_, averages_.ema(), averages_.swa()},
+                         {step_, clock_.total_ms(), loader_->position(), late_qat_.on(),
+                          model_->looping(), stop_after_step_});
 }
 
 void Trainer::resume() {
@@ -115,6 +147,7 @@ void Trainer::resume() {
   stop_after_step_ = restored.stop_after_step;
   loader_->seek(restored.data);
   if (restored.qat_on) late_qat_.set(true);
+  model_->set_looping(restored.looping);
   io_.log->print(fmt::format("resumed: step:{} train_time:{:.0f}ms from {}", step_,
                              clock_.total_ms(), io_.checkpoint.string()));
 }
@@ -127,8 +160,10 @@ TrainResult Trainer::run() {
     const bool last = is_last_step();
     if (last || (tc_.val_loss_every > 0 && step_ % tc_.val_loss_every == 0)) validate_and_log();
     if (last) break;
-    const double scale = lr_multiplier(tc_, step_, clock_.running_ms());
+    const double elapsed_before_ms = clock_.running_ms();
+    const double scale = lr_multiplier(tc_, step_, elapsed_before_ms);
     const double momentum = muon_momentum_at(tc_, step_);
+    maybe_start_looping(tc_.training_frac(step_, elapsed_before_ms));
     if (late_qat_.maybe_enable(scale)) {
       io_.log->print(fmt::format("late_qat:enabled step:{} scale:{:.4f}", step_, scale));
     }
@@ -142,6 +177,7 @@ TrainResult Trainer::run() {
     maybe_checkpoint();
   }
   progress_->finish();
+  model_->set_looping(true);  // what is evaluated and exported
   result_.steps = step_;
   result_.train_time_ms = clock_.total_ms();
   return result_;
@@ -188,7 +224,7 @@ void Trainer::log_step(const torch::Tensor& loss, double lr_scale, double moment
                         {"muon_momentum", momentum},
                         {"tokens", step_ * tc_.train_batch_tokens}});
   }
-  const double cap_ms = 1000.0 * tc_.max_wallclock_seconds;
+  const double cap_ms = tc_.budget_ms();
   if (cap_ms > 0) {
     // Under a time cap the step count is set by the clock: show the steps the
     // remaining time allows at the mean step time so far.
@@ -213,7 +249,7 @@ double Trainer::agreed_elapsed_ms(double elapsed_ms) {
 // MAX_WALLCLOCK_SECONDS: once the time is up, this step is the last (the
 // loop still validates after it).
 void Trainer::stop_when_out_of_time(double elapsed_ms) {
-  const double cap_ms = 1000.0 * tc_.max_wallclock_seconds;
+  const double cap_ms = tc_.budget_ms();
   if (!stop_after_step_ && cap_ms > 0 && elapsed_ms >= cap_ms) stop_after_step_ = step_;
 }
 

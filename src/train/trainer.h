@@ -1,7 +1,7 @@
 // The training loop, in the reference's order (train_gpt.py's main loop):
 //
 //   [warm-up steps, then weights, optimizer state and data restored]
-//   loop:  [validate] -> LR multiplier s [-> late QAT on] -> one step
+//   loop:  [validate] -> LR multiplier s [-> late QAT on] [-> #1855's loop on] -> one step
 //          (A micro-batches forward + backward(loss/A), ranks' gradients
 //          averaged, momentum and LRs set, [clip], optimizer step)
 //          -> [EMA, SWA] -> log -> wall-clock stop -> [checkpoint]
@@ -78,6 +78,8 @@ class Trainer {
 
   // After run(): the weights the entry exports into the model ("" if none).
   std::string apply_averaged_weights() { return averages_.apply(); }
+  // "encoder:[...] decoder:[...]": the passes the model runs now (#1855's log line).
+  std::string pass_schedule() const;
   LateQat& late_qat() { return late_qat_; }
   // The loader's next micro-batch (GPTQ calibration continues the stream).
   TokenBatch next_batch() { return loader_->next_batch(); }
@@ -90,6 +92,7 @@ class Trainer {
   double agreed_elapsed_ms(double elapsed_ms);
   void stop_when_out_of_time(double elapsed_ms);
   void maybe_checkpoint();
+  void maybe_start_looping(double frac);
 
   const Config& config_;
   const TrainConfig& tc_;

@@ -130,6 +130,11 @@ Config shrunk_preset(const std::string& name) {
   if (m.weight_layout == WeightLayout::kCores && m.unique_layers > 0) m.unique_layers = 4;
   if (!m.recur_layers.empty()) m.recur_layers = "1,2";
   m.ve_layers = "3,4";
+  if (m.num_loops > 0) {  // #1855's loop and lanes, placed in 5 blocks
+    m.loop_start = 1;
+    m.loop_end = 2;
+  }
+  if (m.parallel_start_layer > 0) m.parallel_start_layer = 3;
   m.validate();
   return c;
 }

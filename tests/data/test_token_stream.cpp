@@ -153,5 +153,49 @@ TEST(TokenLoader, RejectsBadGeometry) {
                      "rank 2 is not in [0, world_size=2)");
 }
 
+// #1855's document packing: each shard is read from its first BOS (id 1); a
+// step that does not fit in the rest of the shard starts the next shard; each
+// rank gets one row.
+TEST(DocumentLoader, StartsAtTheFirstBosAndSkipsShardTails) {
+  ScratchDir dir;
+  std::vector<uint16_t> a = range(10, 40), b = range(50, 80);
+  a[4] = 1;  // shard 0's first document starts at 4
+  b[2] = 1;
+  write_shard(dir / "train_000000.bin", a);
+  write_shard(dir / "train_000001.bin", b);
+  const std::string glob = (dir / "train_*.bin").string();
+  // 2 ranks x (5 + 1) = 12 tokens per call.
+  DistributedTokenLoader r0(glob, 1024, 0, 2, /*pack_documents=*/true);
+  DistributedTokenLoader r1(glob, 1024, 1, 2, /*pack_documents=*/true);
+  TokenBatch x0 = r0.next_batch(10, 4, 1), x1 = r1.next_batch(10, 4, 1);
+  EXPECT_EQ(x0.inputs.sizes(), (std::vector<int64_t>{1, 5}));
+  EXPECT_EQ(x0.inputs[0][0].item<int64_t>(), 1);  // the BOS at offset 4
+  EXPECT_EQ(x0.targets[0][4].item<int64_t>(), a[9]);
+  EXPECT_EQ(x1.inputs[0][0].item<int64_t>(), a[10]);
+  // Offsets 16..27 fit in shard 0 (30 tokens); the third call needs 28..39: next shard.
+  r0.next_batch(10, 4, 1);
+  x0 = r0.next_batch(10, 4, 1);
+  EXPECT_EQ(x0.inputs[0][0].item<int64_t>(), 1);  // shard 1's first BOS, at 2
+  EXPECT_EQ(r0.position(), (TokenStream::Position{1, 14}));
+  // After the last shard: back to shard 0's first document.
+  r0.next_batch(10, 4, 1);
+  x0 = r0.next_batch(10, 4, 1);
+  EXPECT_EQ(x0.inputs[0][0].item<int64_t>(), 1);
+  EXPECT_EQ(r0.position(), (TokenStream::Position{0, 16}));
+}
+
+TEST(DocumentLoader, ShardsWithoutDocumentsOrTooShortAreOneClearError) {
+  ScratchDir dir;
+  write_shard(dir / "train_000000.bin", range(10, 40));
+  DistributedTokenLoader no_bos((dir / "train_*.bin").string(), 1024, 0, 1, true);
+  EXPECT_PGOLF_ERROR(no_bos.next_batch(4, 4, 1), "holds no BOS token (id 1)");
+  ScratchDir short_dir;
+  std::vector<uint16_t> docs = range(10, 20);
+  docs[0] = 1;
+  write_shard(short_dir / "train_000000.bin", docs);
+  DistributedTokenLoader too_short((short_dir / "train_*.bin").string(), 1024, 0, 1, true);
+  EXPECT_PGOLF_ERROR(too_short.next_batch(64, 4, 1), "no training shard holds a step of 65 tokens");
+}
+
 }  // namespace
 }  // namespace pgolf

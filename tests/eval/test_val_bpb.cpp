@@ -58,6 +58,36 @@ TEST(ValBpb, ScoresEveryTargetOnceWithTheChallengeFormula) {
   EXPECT_NEAR(direct[8191].item<double>(), losses[8191], 1e-5);
 }
 
+// #1855's eval_val: with document attention each batch of sequences is one
+// packed row (its documents cut at their BOS, RoPE positions over the row).
+TEST(ValBpb, DocumentAttentionScoresEachBatchAsOnePackedRow) {
+  PGOLF_REQUIRE_SHARED();
+  auto f = make_fixture();
+  ModelConfig config = testing::tiny_pr1855_config();
+  config.vocab_size = 1024;
+  config.max_doc_len = 64;
+  torch::manual_seed(5);
+  GPT model(config);
+  std::vector<float> losses;
+  ValOptions options;
+  options.seq_len = 64;
+  options.batch_seqs = 16;
+  options.token_losses = &losses;
+  evaluate_val(model, f.stream.slice(0, 0, 2049), f.luts, options);
+  ASSERT_EQ(losses.size(), 2048u);
+  const auto x = f.stream.slice(0, 0, 2048).view({2, 1024});
+  const auto y = f.stream.slice(0, 1, 2049).view({2, 1024});
+  ASSERT_GT(x.eq(1).sum().item<int64_t>(), 0);
+  torch::NoGradGuard no_grad;
+  const auto packed = torch::cat({model->token_losses(x.narrow(0, 0, 1), y.narrow(0, 0, 1)),
+                                  model->token_losses(x.narrow(0, 1, 1), y.narrow(0, 1, 1))},
+                                 1)
+                          .reshape({-1});
+  for (int64_t i : {int64_t{0}, int64_t{700}, int64_t{1500}, int64_t{2047}}) {
+    EXPECT_FLOAT_EQ(packed[i].item<float>(), losses[static_cast<size_t>(i)]) << i;
+  }
+}
+
 TEST(ValBpb, RankSplitsAddUpToTheWhole) {
   PGOLF_REQUIRE_SHARED();
   auto f = make_fixture();

@@ -2,7 +2,8 @@
 // float64, on a tiny model with every technique on, in each weight layout.
 // Every parameter tensor is probed, so each component's backward is checked
 // through the whole model (including the banks' slicing, the recurrence's
-// accumulation and the shared cores' 1/n gradient scaling).
+// accumulation and the shared cores' 1/n gradient scaling), and #1855's stack
+// (loop, lanes, gated skips, BOS-masked smear, sparse gate, document segments).
 #include <gtest/gtest.h>
 
 #include "model/gpt.h"
@@ -24,7 +25,8 @@ TEST_P(GradCheck, EveryParameterMatchesFiniteDifferences) {
     for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.1);
   }
   // 12 tokens > rope_ntk_ref_len (8): the NTK branch is on.
-  const auto ids = torch::randint(0, config.vocab_size, {2, 12});
+  auto ids = torch::randint(2, config.vocab_size, {2, 12});
+  ids[0][5] = 1;  // a document starts inside row 0 (#1855's BOS masks and segments)
   const auto targets = torch::randint(0, config.vocab_size, {2, 12});
   model->loss(ids, targets).backward();
 
@@ -61,7 +63,8 @@ TEST_P(GradCheck, EveryParameterMatchesFiniteDifferences) {
   EXPECT_GT(probes, 60);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, GradCheck, ::testing::Values("blocks", "cores", "banks"));
+INSTANTIATE_TEST_SUITE_P(Layouts, GradCheck,
+                         ::testing::Values("blocks", "cores", "banks", "pr1855"));
 
 }  // namespace
 }  // namespace pgolf

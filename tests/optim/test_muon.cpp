@@ -2,6 +2,7 @@
 // (golden muon_ns5 / muon_step fixtures), within golden/README.md's bounds.
 #include <gtest/gtest.h>
 
+#include "common/error.h"
 #include "io/safetensors.h"
 #include "optim/muon.h"
 #include "tests/test_util.h"
@@ -43,6 +44,35 @@ TEST(NewtonSchulz, OutputIsNearlyOrthogonal) {
   const auto s = torch::linalg_svdvals(X.to(torch::kDouble));
   EXPECT_GT(s.min().item<double>(), 0.5);
   EXPECT_LT(s.max().item<double>(), 1.25);
+}
+
+// #1855's Polar Express tuples: the first iteration is (8.1566, -22.483,
+// 15.879), and one step of the fp64 iteration agrees with the hand formula;
+// five steps land the singular values closer to 1 than the fixed quintic.
+TEST(NewtonSchulz, PolarExpressCoefficients) {
+  EXPECT_DOUBLE_EQ(ns_coefficients(NsCoefficients::kPolarExpress, 0).a, 8.156554524902461);
+  EXPECT_DOUBLE_EQ(ns_coefficients(NsCoefficients::kPolarExpress, 4).c, 0.42323551169305323);
+  EXPECT_EQ(ns_iterations(NsCoefficients::kPolarExpress, 7), 5);
+  EXPECT_EQ(ns_iterations(NsCoefficients::kQuintic, 7), 7);
+  EXPECT_PGOLF_ERROR(ns_coefficients(NsCoefficients::kPolarExpress, 5), "5 iterations");
+  torch::manual_seed(1);
+  const auto G = torch::randn({16, 32}, torch::kDouble);
+  auto X = G / (G.norm() + 1e-7);
+  const auto [a, b, c] = ns_coefficients(NsCoefficients::kPolarExpress, 0);
+  const auto A = X.mm(X.t());
+  const auto expected = a * X + (b * A + (c * A).mm(A)).mm(X);
+  const auto got = newton_schulz5(G, 1, torch::kDouble, 1e-7, NsCoefficients::kPolarExpress);
+  EXPECT_LT((got - expected).abs().max().item<double>(), 1e-12);
+  const auto pe = torch::linalg_svdvals(
+      newton_schulz5(torch::randn({64, 256}), 5, torch::kFloat, 1e-7, NsCoefficients::kPolarExpress)
+          .to(torch::kDouble));
+  EXPECT_GT(pe.min().item<double>(), 0.8);
+  EXPECT_LT(pe.max().item<double>(), 1.2);
+  // The bf16-via-fp32 path takes the same coefficients.
+  const auto H = torch::randn({32, 64});
+  const auto ref = newton_schulz5(H, 5, torch::kBFloat16, 1e-7, NsCoefficients::kPolarExpress);
+  const auto fast = newton_schulz5_bf16_via_fp32(H, 5, 1e-7, NsCoefficients::kPolarExpress);
+  EXPECT_LT((ref.to(torch::kFloat) - fast.to(torch::kFloat)).abs().max().item<double>(), 0.05);
 }
 
 TEST(MuonStep, TwoStepsMatchReferenceFp32Variant) {

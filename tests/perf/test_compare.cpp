@@ -13,6 +13,7 @@
 #include "perf/compare.h"
 #include "perf/eval_bench.h"
 #include "perf/peer.h"
+#include "tests/reference_scripts.h"
 #include "tests/test_util.h"
 
 namespace pgolf {
@@ -20,18 +21,11 @@ namespace {
 
 // A reference script: where tests find it (an environment variable naming the
 // file) and where it lies in openai/parameter-golf's history.
-struct ReferenceScript {
-  const char* env;
-  const char* commit;
-  const char* path;
-};
-// The official baseline script at the commit the golden fixtures come from.
-constexpr ReferenceScript kBaselineScript = {
-    "PGOLF_OFFICIAL_TRAIN_GPT", "48404cd4f8ba0add4f3c4bd2c3a990bb4bec52c7", "train_gpt.py"};
-// #1406's (pull request 1406's head; bench/reference/README.md).
-constexpr ReferenceScript kPr1406Script = {
-    "PGOLF_PR1406_TRAIN_GPT", "dd52bdd22704aafd079fc34af03091e122dffc2d",
-    "records/track_10min_16mb/2026-04-06_DepthRecurrence_PreQuantTTT_11L_8xH100/train_gpt.py"};
+using testing::kBaselineScript;
+using testing::kPr1406Script;
+using testing::kPr1855Script;
+using testing::official_script;
+using testing::python_has_torch;
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -114,6 +108,48 @@ TEST(PeerCommand, PicksTheScriptThatHasTheArchitecture) {
   EXPECT_TRUE(contains(cmd, "RECUR_LAYERS=2,3"));
 }
 
+// #1855's architecture (banks too) goes to #1855's script, at any size, with
+// its documents cut where the script cuts them (TRAIN_SEQ_LEN).
+TEST(PeerCommand, PicksPr1855sScriptForItsPresets) {
+  EXPECT_EQ(peer_entry_for(preset("pr1855")), "pr1855");
+  EXPECT_EQ(peer_entry_for(preset("pr1855-cpu")), "pr1855");
+  Config c = preset("pr1855-cpu");
+  c.model.num_layers = 5;
+  c.model.loop_start = 1;
+  c.model.loop_end = 2;
+  c.model.parallel_start_layer = 3;
+  c.model.xsa_last_n = 5;
+  EXPECT_EQ(peer_entry_for(c), "pr1855");
+  c.train.train_seq_len = 64;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "#1855's script, which has no MAX_DOC_LEN=256");
+  c.model.max_doc_len = 64;
+  EXPECT_EQ(peer_entry_for(c), "pr1855");
+  c.train.muon_eq_r = true;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "#1855's script, which has no MUON_EQ_R=");
+  c = preset("pr1855-cpu");
+  c.train.train_loader = TrainLoader::kSequences;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "TRAIN_LOADER");
+  // The older scripts have neither Polar Express nor packed documents.
+  c = preset("pr1406-cpu");
+  c.train.muon_ns_coefficients = NsCoefficients::kPolarExpress;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "#1406's script, which has no MUON_NS_COEFFICIENTS=");
+  c = preset("cpu");
+  c.train.train_loader = TrainLoader::kDocuments;
+  EXPECT_PGOLF_ERROR(peer_entry_for(c), "the official baseline script, which has no TRAIN_LOADER=");
+  PeerSetup s;
+  s.tokens = "/tmp/tokens.safetensors";
+  const auto cmd = peer_command(preset("pr1855-cpu"), 4096, 1, s);
+  auto at = std::find(cmd.begin(), cmd.end(), "--entry");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "pr1855");
+  at = std::find(cmd.begin(), cmd.end(), "--tokens");
+  ASSERT_NE(at, cmd.end());
+  EXPECT_EQ(*(at + 1), "/tmp/tokens.safetensors");
+  EXPECT_TRUE(contains(cmd, "LOOP_START=1"));
+  EXPECT_TRUE(contains(cmd, "PARALLEL_START_LAYER=4"));
+  EXPECT_TRUE(contains(cmd, "SPARSE_ATTN_GATE_SCALE=0.5"));
+}
+
 TEST(CompareTable, ShowsEveryImplementationWithRatios) {
   CompareResult r;
   r.flops_per_token = 1e6;
@@ -166,30 +202,6 @@ TEST(EvalBench, ScoresTheWindowTails) {
   EXPECT_PGOLF_ERROR(EvalBench(c, 3, 33, torch::kCPU), "--eval-stride");
 }
 
-// A reference train_gpt.py: $<script.env>, else read from a local copy of
-// openai/parameter-golf's history ($PGOLF_OFFICIAL_REPO, a checkout or a bare
-// git folder) into `dir`; empty if neither is there.
-std::filesystem::path official_script(const testing::ScratchDir& dir,
-                                      const ReferenceScript& script = kBaselineScript) {
-  if (const char* p = std::getenv(script.env); p && std::filesystem::exists(p)) return p;
-  const char* repo = std::getenv("PGOLF_OFFICIAL_REPO");
-  if (!repo || !std::filesystem::exists(repo)) return {};
-  const auto out = dir / "train_gpt.py";
-  const std::string git_dir = std::filesystem::exists(std::filesystem::path(repo) / ".git")
-                                  ? std::string(repo) + "/.git"
-                                  : std::string(repo);
-  const std::string cmd = "git --git-dir='" + git_dir + "' show " + script.commit + ":" +
-                          script.path + " > '" + out.string() + "' 2>/dev/null";
-  return std::system(cmd.c_str()) == 0 ? out : std::filesystem::path();
-}
-
-bool python_has_torch() {
-  const char* py = std::getenv("PGOLF_PYTHON");
-  const std::string cmd =
-      std::string(py && *py ? py : "python3") + " -c 'import torch, numpy' >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
-}
-
 // One table row's first number (tokens/s).
 double row_tokens_per_s(const std::string& out, const std::string& name) {
   std::istringstream lines(out);
@@ -229,21 +241,21 @@ TEST(BenchCompare, TinyModelAgainstTheOfficialScript) {
       << r.output;
 }
 
-// #1406's architecture against #1406's own script (eager only: compiling it
-// takes minutes): same parameter count, both step and score.
-TEST(BenchCompare, TinyPr1406AgainstItsScript) {
+// An entry's architecture against the entry's own script (eager only:
+// compiling it takes minutes): same parameter count, both step and score.
+void expect_entry_steps_beside_its_script(const testing::ReferenceScript& reference,
+                                          const std::string& flags) {
   testing::ScratchDir dir;
-  const auto script = official_script(dir, kPr1406Script);
+  const auto script = official_script(dir, reference);
   if (script.empty()) {
-    GTEST_SKIP() << "no #1406 train_gpt.py (set PGOLF_PR1406_TRAIN_GPT or PGOLF_OFFICIAL_REPO)";
+    GTEST_SKIP() << "no " << reference.path << " (set " << reference.env
+                 << " or PGOLF_OFFICIAL_REPO)";
   }
   if (!python_has_torch()) GTEST_SKIP() << "no python3 (or $PGOLF_PYTHON) with torch and numpy";
-  const auto r = testing::run_pgolf(
-      "bench --compare '" + script.string() +
-      "' --compare-modes eager --presets pr1406-cpu --num-layers 4 --model-dim 64 --num-heads 2"
-      " --num-kv-heads 1 --recur-layers 1,2 --ve-layers 2,3 --xsa-last-n 2 --train-seq-len 64"
-      " --batch-tokens 128 --steps 1 --warmup 1 --repeats 2 --threads 1 --gemm-size 128"
-      " --eval-batch-seqs 4 --eval-stride 16");
+  const auto r = testing::run_pgolf("bench --compare '" + script.string() +
+                                    "' --compare-modes eager " + flags +
+                                    " --steps 1 --warmup 1 --repeats 2 --threads 1"
+                                    " --gemm-size 128 --eval-batch-seqs 4 --eval-stride 16");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::regex params(R"(params ([0-9]+) \(peer ([0-9]+)\))");
   std::smatch m;
@@ -255,6 +267,23 @@ TEST(BenchCompare, TinyPr1406AgainstItsScript) {
     EXPECT_GT(row_tokens_per_s(r.output, name), 0) << name << "\n" << r.output;
     EXPECT_GT(row_tokens_per_s(r.output.substr(eval_at), name), 0) << name << "\n" << r.output;
   }
+}
+
+TEST(BenchCompare, TinyPr1406AgainstItsScript) {
+  expect_entry_steps_beside_its_script(
+      kPr1406Script,
+      "--presets pr1406-cpu --num-layers 4 --model-dim 64 --num-heads 2 --num-kv-heads 1"
+      " --recur-layers 1,2 --ve-layers 2,3 --xsa-last-n 2 --train-seq-len 64 --batch-tokens 128");
+}
+
+// #1855: one packed row with cu_seqlens, the model looped on both sides, the
+// script's Optimizers.
+TEST(BenchCompare, TinyPr1855AgainstItsScript) {
+  expect_entry_steps_beside_its_script(
+      kPr1855Script,
+      "--presets pr1855-cpu --num-layers 5 --model-dim 64 --num-heads 4 --num-kv-heads 2"
+      " --loop-start 1 --loop-end 2 --parallel-start-layer 3 --xsa-last-n 5 --vocab-size 1024"
+      " --train-seq-len 64 --max-doc-len 64 --batch-tokens 256");
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Checkpoints and --resume (issue 4): a run killed (SIGKILL) in the middle of
 // writing a checkpoint resumes from the previous one and then produces exactly
-// the losses, weights and score of the uninterrupted run; a different
-// configuration is refused.
+// the losses, weights and score of the uninterrupted run (also across #1855's
+// loop switch); a different configuration is refused.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -34,20 +34,43 @@ std::string run_args(const testing::ScratchDir& scratch, const std::string& run_
       run_id);
 }
 
-class KilledWhileCheckpointing : public ::testing::TestWithParam<int> {};
+// #1855's stack at toy size with its loop switched on at step 8 (half of 16):
+// a resume from step 8 switches it on right after, one from step 12 restores it.
+std::string loop_run_args(const testing::ScratchDir& scratch, const std::string& run_id) {
+  const auto data = testing::shared_dir() / "data";
+  return fmt::format(
+      "train --preset pr1855-cpu --vocab-size 1024 --num-layers 5 --model-dim 64 --num-heads 2 "
+      "--num-kv-heads 1 --loop-start 1 --loop-end 2 --parallel-start-layer 3 --xsa-last-n 5 "
+      "--train-seq-len 32 --max-doc-len 32 --train-batch-tokens 512 --iterations 16 "
+      "--max-wallclock-seconds 0 --gptq-reserve-seconds 0 --enable-looping-at 0.5 "
+      "--val-loss-every 0 --train-log-every 1 --warmup-steps 0 --val-max-tokens 4097 "
+      "--val-batch-size 4096 --gptq-calib-batches 2 --checkpoint-every 4 --data-path {} "
+      "--tokenizer-path {} --run-dir {} --run-id {} --quiet",
+      (data / "shards").string(), testing::official_tokenizer().string(), scratch.path().string(),
+      run_id);
+}
+
+struct KillCase {
+  bool loop;  // the #1855 run (loop_run_args) or the recipe run (run_args)
+  int write;  // killed during this checkpoint write
+};
+
+class KilledWhileCheckpointing : public ::testing::TestWithParam<KillCase> {};
 
 TEST_P(KilledWhileCheckpointing, ResumesToTheUninterruptedResult) {
   PGOLF_REQUIRE_SHARED();
   testing::ScratchDir scratch;
-  const auto full = testing::run_pgolf(run_args(scratch, "full"));
+  const auto args = GetParam().loop ? loop_run_args : run_args;
+  const auto full = testing::run_pgolf(args(scratch, "full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
-  EXPECT_NE(read_file(scratch / "full/train.log").find("late_qat:enabled step:11"),
-            std::string::npos);
+  const std::string switched =
+      GetParam().loop ? "layer_loop:enabled step:8" : "late_qat:enabled step:11";
+  EXPECT_NE(read_file(scratch / "full/train.log").find(switched), std::string::npos);
 
   // Killed half-way through its N-th checkpoint write (N=3: step 12, N=4: step 16).
-  const int write = GetParam();
+  const int write = GetParam().write;
   ::setenv("PGOLF_FAULT_CHECKPOINT_WRITE", std::to_string(write).c_str(), 1);
-  const auto crashed = testing::run_pgolf(run_args(scratch, "crashed"));
+  const auto crashed = testing::run_pgolf(args(scratch, "crashed"));
   ::unsetenv("PGOLF_FAULT_CHECKPOINT_WRITE");
   EXPECT_NE(crashed.exit_code, 0);
   const auto run = scratch / "crashed";
@@ -56,7 +79,7 @@ TEST_P(KilledWhileCheckpointing, ResumesToTheUninterruptedResult) {
   read_safetensors(run / kCheckpointFile, &meta);
   const auto progress = nlohmann::json::parse(meta.at("pgolf_checkpoint"));
   EXPECT_EQ(progress.at("step").get<int64_t>(), 4 * (write - 1));
-  EXPECT_EQ(progress.at("qat_on").get<bool>(), write == 4);
+  EXPECT_EQ(progress.at(GetParam().loop ? "looping" : "qat_on").get<bool>(), write == 4);
 
   const auto resumed = testing::run_pgolf("train --resume " + run.string() + " --quiet");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -76,7 +99,13 @@ TEST_P(KilledWhileCheckpointing, ResumesToTheUninterruptedResult) {
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i].second, wb[i].second));
 }
 
-INSTANTIATE_TEST_SUITE_P(Checkpoint, KilledWhileCheckpointing, ::testing::Values(3, 4));
+INSTANTIATE_TEST_SUITE_P(Checkpoint, KilledWhileCheckpointing,
+                         ::testing::Values(KillCase{false, 3}, KillCase{false, 4},
+                                           KillCase{true, 3}, KillCase{true, 4}),
+                         [](const auto& info) {
+                           return std::string(info.param.loop ? "Pr1855Loop" : "Recipe") + "Write" +
+                                  std::to_string(info.param.write);
+                         });
 
 TEST(Resume, RefusesADifferentConfiguration) {
   PGOLF_REQUIRE_SHARED();

@@ -33,6 +33,26 @@ TEST(Schedule, WallclockModeUsesMeanStepTime) {
   EXPECT_NEAR(lr_multiplier(c, 0, 599900), 100.0 / (1200 * 599900.0), 1e-15);
 }
 
+// #1855: WARMDOWN_FRAC of the budget (MAX_WALLCLOCK_SECONDS less the GPTQ
+// reserve), floored at MIN_LR; the fraction also drives ENABLE_LOOPING_AT.
+TEST(Schedule, WarmdownFractionWithFloor) {
+  TrainConfig c;
+  c.max_wallclock_seconds = 600;
+  c.gptq_reserve_seconds = 0.5;
+  c.warmdown_frac = 0.85;
+  c.min_lr = 0.1;
+  EXPECT_DOUBLE_EQ(c.budget_ms(), 599'500.0);
+  EXPECT_DOUBLE_EQ(c.training_frac(7, 0.35 * 599'500.0), 0.35);
+  EXPECT_DOUBLE_EQ(lr_multiplier(c, 100, 0.10 * 599'500.0), 1.0);
+  EXPECT_NEAR(lr_multiplier(c, 100, 0.5 * 599'500.0), 0.5 / 0.85, 1e-12);
+  EXPECT_DOUBLE_EQ(lr_multiplier(c, 100, 0.95 * 599'500.0), 0.1);  // (1-0.95)/0.85 < 0.1
+  // Without a cap the fraction is step / ITERATIONS.
+  c.max_wallclock_seconds = 0;
+  c.iterations = 1000;
+  EXPECT_DOUBLE_EQ(c.budget_ms(), 0.0);
+  EXPECT_NEAR(lr_multiplier(c, 575, 0), 0.425 / 0.85, 1e-12);
+}
+
 TEST(Schedule, NoWarmdownMeansConstant) {
   TrainConfig c;
   c.warmdown_iters = 0;
