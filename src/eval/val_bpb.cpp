@@ -65,15 +65,16 @@ ValResult evaluate_val(GPT& model, const torch::Tensor& tokens, const ByteLuts& 
   // A model that attends within documents (#1855) scores each batch as one
   // packed row, its attention cut at the row's BOS positions and every
   // MAX_DOC_LEN tokens, as the record's eval_val does.
-  const int64_t row = model->document_attention() ? -1 : L;
+  const std::vector<int64_t> rows =
+      model->document_attention() ? std::vector<int64_t>{1, -1} : std::vector<int64_t>{-1, L};
   {
     torch::InferenceMode inference;
     for (int64_t s = seq_begin; s < seq_end; s += options.batch_seqs) {
       const int64_t s_end = std::min(s + options.batch_seqs, seq_end);
       auto local = tokens.slice(0, s * L, s_end * L + 1).to(device, torch::kLong);
-      auto x = local.slice(0, 0, -1).view({row == -1 ? 1 : -1, row});
-      auto y = local.slice(0, 1).view({row == -1 ? 1 : -1, row});
-      auto losses = model->token_losses(x, y);  // (b, L) fp32
+      auto x = local.slice(0, 0, -1).view(rows);
+      auto y = local.slice(0, 1).view(rows);
+      auto losses = model->token_losses(x, y);  // (b, L) or (1, b*L) fp32
       // The reference multiplies the batch's fp32 mean by the count in float64.
       const int64_t count = y.numel();
       result.loss_sum += losses.mean().item<double>() * static_cast<double>(count);
