@@ -6,8 +6,19 @@
 # own, build/layers/NAME, which holds one link to src/NAME: a layer that does
 # not name another cannot include its headers, so an #include that points up
 # (or sideways to an undeclared layer) fails the build.
+#
+# A layer whose folder the checkout lacks is skipped, and so is such a DEPS
+# entry: the code bundle (CMakeLists.txt) holds only the evaluator's layers.
 function(pgolf_layer name)
   cmake_parse_arguments(L "NO_PCH" "" "DEPS;EXCLUDE" ${ARGN})
+  if(NOT EXISTS ${CMAKE_SOURCE_DIR}/src/${name})
+    return()
+  endif()
+  foreach(dep IN LISTS L_DEPS)
+    if(NOT EXISTS ${CMAKE_SOURCE_DIR}/src/${dep})
+      list(REMOVE_ITEM L_DEPS ${dep})
+    endif()
+  endforeach()
   file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${name}/*.cpp)
   foreach(excluded IN LISTS L_EXCLUDE)
     list(REMOVE_ITEM sources ${CMAKE_SOURCE_DIR}/src/${name}/${excluded})

@@ -4,6 +4,7 @@
 # missing and rebuilds incrementally.
 #
 #   Debian packages: compiler, CMake, SentencePiece, zstd, liblzma, zlib, brotli,
+#                    lrzip (the per-group codec's ZPAQ),
 #                    GoogleTest, CLI11, nlohmann-json, fmt, ccache, libcurl
 #                    (`pgolf data fetch`), the Python docs (the offline
 #                    default training corpus) and Chromium (the test that
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ cmake make pkg-config ccache python3 python3-venv python3-pip
-  libsentencepiece-dev libzstd-dev liblzma-dev libbrotli-dev zlib1g-dev libgtest-dev libcli11-dev
+  libsentencepiece-dev libzstd-dev liblzma-dev libbrotli-dev lrzip zlib1g-dev libgtest-dev libcli11-dev
   nlohmann-json3-dev libfmt-dev libgloo-dev python3.11-doc libcurl4-openssl-dev chromium)
 
 log() { echo "[setup] $*"; }

@@ -496,23 +496,34 @@ def restore_fp32_rope_buffers(mod: types.ModuleType, entry: Entry, model: torch.
 # ---------------------------------------------------------------------------------------------
 
 _ST_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16",
-              torch.float64: "F64", torch.int64: "I64", torch.int32: "I32"}
+              torch.float64: "F64", torch.int64: "I64", torch.int32: "I32", torch.int16: "I16",
+              torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
 _ST_DTYPES_INV = {v: k for k, v in _ST_DTYPES.items()}
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    """With the `safetensors` package if installed (which lays the data out in its own order),
+    else write_safetensors_ordered."""
     try:
         from safetensors.torch import save_file
     except ImportError:
         save_file = None
     if save_file is not None:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         save_file(tensors, str(path), metadata=metadata)
         return
-    # Hand-written writer (format: u64 LE header size, JSON header, raw little-endian data).
-    header: dict[str, object] = {"__metadata__": metadata}
+    write_safetensors_ordered(tensors, path, metadata)
+
+
+def write_safetensors_ordered(tensors: dict[str, torch.Tensor], path: Path,
+                              metadata: dict[str, str] | None = None) -> None:
+    """Hand-written writer (u64 LE header size, JSON header padded with spaces to a multiple
+    of 8, raw little-endian data) that keeps the dict's order in the header and in the data,
+    as pgolf's write_safetensors does."""
+    header: dict[str, object] = {"__metadata__": metadata} if metadata else {}
     blobs, off = [], 0
     for k, v in tensors.items():
+        v = v.detach().contiguous().cpu()
         b = v.reshape(-1).view(torch.uint8).numpy().tobytes()
         header[k] = {"dtype": _ST_DTYPES[v.dtype], "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
@@ -525,6 +536,25 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dic
             f.write(b)
 
 
+def read_safetensors_ordered(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Every tensor in the order of its data in the file (the written order, as pgolf's
+    read_safetensors), and the __metadata__ strings."""
+    data = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    metadata = header.pop("__metadata__", None) or {}
+    out = {}
+    for k, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+        a, b = info["data_offsets"]
+        dtype, shape = _ST_DTYPES_INV[info["dtype"]], info["shape"]
+        if a == b:
+            out[k] = torch.empty(shape, dtype=dtype)
+            continue
+        raw = torch.frombuffer(bytearray(data[8 + n + a:8 + n + b]), dtype=torch.uint8)
+        out[k] = raw.view(dtype).reshape(shape).clone()
+    return out, metadata
+
+
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
@@ -532,17 +562,7 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         load_file = None
     if load_file is not None:
         return load_file(str(path))
-    data = Path(path).read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for k, info in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        raw = torch.frombuffer(bytearray(data[8 + n + a:8 + n + b]), dtype=torch.uint8)
-        out[k] = raw.view(_ST_DTYPES_INV[info["dtype"]]).reshape(info["shape"]).clone()
-    return out
+    return read_safetensors_ordered(path)[0]
 
 
 # ---------------------------------------------------------------------------------------------

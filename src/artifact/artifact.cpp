@@ -16,13 +16,15 @@
 #include <utility>
 #include <vector>
 
+#include "artifact/lrzip.h"
+#include "artifact/pergroup.h"
 #include "common/code_size.h"
 #include "common/error.h"
 #include "common/format.h"
 #include "common/fs.h"
 #include "io/safetensors.h"
 #include "quant/bitpack.h"
-#include "quant/scheme.h"
+#include "quant/formats.h"
 
 namespace pgolf {
 namespace {
@@ -104,6 +106,22 @@ void check_codes(const QuantizedEntry& entry) {
               "artifact: tensor '{}': a code does not fit in {} bits", entry.name, entry.bits);
 }
 
+// An entry's LQER factors (v3): the packing and four chunks, A, its scale, B,
+// its scale, after the entry's codes and scale.
+Json append_lqer(std::string& payload, const QuantizedEntry& entry) {
+  const LowRankFactors& f = entry.lqer;
+  PGOLF_CHECK(entry.kind == Kind::kIntNPerRow, "artifact: tensor '{}': LQER needs kind {}",
+              entry.name, kind_name(Kind::kIntNPerRow));
+  check_lqer_factors(f, entry.q.size(0), entry.q.size(1), "artifact: tensor '" + entry.name + "'");
+  Json lqer = {{"packing", f.asymmetric ? "asymmetric" : "symmetric"}};
+  if (!f.asymmetric) lqer["bits"] = f.bits;
+  lqer["a"] = append_chunk(payload, entry.name + " (lqer a)", f.a);
+  lqer["a_scale"] = append_chunk(payload, entry.name + " (lqer a scale)", f.a_scale);
+  lqer["b"] = append_chunk(payload, entry.name + " (lqer b)", f.b);
+  lqer["b_scale"] = append_chunk(payload, entry.name + " (lqer b scale)", f.b_scale);
+  return lqer;
+}
+
 // The tensor table and the uncompressed payload.
 std::pair<Json, std::string> build_payload(const QuantizedModel& model) {
   Json table = Json::array();
@@ -120,9 +138,31 @@ std::pair<Json, std::string> build_payload(const QuantizedModel& model) {
       row["bits"] = entry.bits;
       row["scale"] = append_chunk(payload, entry.name + " (scale)", entry.scale);
     }
+    if (entry.lqer.defined()) row["lqer"] = append_lqer(payload, entry);
     table.push_back(std::move(row));
   }
   return {std::move(table), std::move(payload)};
+}
+
+// The int8 code matrices the per-group codec groups: every integer entry's
+// 2-D codes stored as int8 containers (not bit-packed).
+std::vector<CodeMatrix> code_matrices(const Json& table) {
+  std::vector<CodeMatrix> codes;
+  for (const Json& row : table) {
+    const auto kind = parse_kind_name(row.at("kind").get<std::string>());
+    if (!kind || !is_integer_kind(*kind) || row.contains("packed_bits") ||
+        row.at("shape").size() != 2) {
+      continue;
+    }
+    codes.push_back({row.at("name").get<std::string>(), row.at("shape")[0].get<int64_t>(),
+                     row.at("shape")[1].get<int64_t>(), row.at("offset").get<uint64_t>()});
+  }
+  return codes;
+}
+
+std::string compress_payload(std::string_view payload, const Json& table, Codec codec, int level) {
+  if (codec == Codec::kPergroup) return pergroup_compress(payload, code_matrices(table), level);
+  return compress(payload, codec, level);
 }
 
 std::string assemble(const QuantizedModel& model, const Json& config, Json table,
@@ -243,6 +283,13 @@ struct Chunk {
   int packed_bits = 0;  // > 0: int8 codes stored at this many bits each (v2)
 };
 
+// LQER factors' chunks (v3) in payload order.
+struct LqerRow {
+  bool asymmetric = true;
+  int bits = 0;  // symmetric packing only
+  Chunk a, a_scale, b, b_scale;
+};
+
 struct TableRow {
   std::string name;
   Kind kind = Kind::kPassthrough;
@@ -250,6 +297,7 @@ struct TableRow {
   int bits = 0;  // code width of the integer kinds
   Chunk data;
   std::optional<Chunk> scale;
+  std::optional<LqerRow> lqer;
 };
 
 // Reads the chunk fields and checks that it starts at `cursor` and fits in the
@@ -309,6 +357,34 @@ Chunk parse_chunk(const Json& json, const std::string& where, const std::string&
               label, chunk.offset, cursor);
   cursor += chunk.bytes;
   return chunk;
+}
+
+LqerRow parse_lqer(const Json& json, const std::string& where, const std::string& label,
+                   const HeaderReader& reader, const std::string& source, uint64_t payload_bytes,
+                   uint64_t& cursor) {
+  PGOLF_CHECK(json.is_object(), "{}: tensor table entry {}: lqer is not an object", source, label);
+  LqerRow row;
+  const std::string packing = reader.string(json, "packing", where);
+  PGOLF_CHECK(packing == "asymmetric" || packing == "symmetric",
+              "{}: tensor table entry {}: unknown LQER packing '{}'", source, label, packing);
+  row.asymmetric = packing == "asymmetric";
+  if (!row.asymmetric) {
+    row.bits = static_cast<int>(std::min<uint64_t>(reader.unsigned_int(json, "bits", where), 64));
+  }
+  const auto chunk = [&](const char* key) {
+    PGOLF_CHECK(json.contains(key), "{}: artifact header: field '{}.{}' is missing", source, where,
+                key);
+    const Chunk c = parse_chunk(json[key], where + "." + key, label + " lqer " + key, reader,
+                                source, payload_bytes, cursor);
+    PGOLF_CHECK(c.packed_bits == 0, "{}: tensor table entry {}: packed LQER {}", source, label,
+                key);
+    return c;
+  };
+  row.a = chunk("a");
+  row.a_scale = chunk("a_scale");
+  row.b = chunk("b");
+  row.b_scale = chunk("b_scale");
+  return row;
 }
 
 // Each kind allows exactly the dtypes, scales, widths and packing the
@@ -394,11 +470,30 @@ std::vector<TableRow> parse_table(const Json& header, const HeaderReader& reader
                               payload_bytes, cursor);
     }
     check_kind(row, source);
+    if (json.contains("lqer")) {
+      PGOLF_CHECK(version >= 3 && row.kind == Kind::kIntNPerRow,
+                  "{}: tensor table entry {}: LQER factors need artifact version 3 and kind {}",
+                  source, label, kind_name(Kind::kIntNPerRow));
+      row.lqer =
+          parse_lqer(json["lqer"], where + ".lqer", label, reader, source, payload_bytes, cursor);
+    }
     rows.push_back(std::move(row));
   }
   PGOLF_CHECK(cursor == payload_bytes, "{}: the tensor table covers {} of the {} payload bytes",
               source, cursor, payload_bytes);
   return rows;
+}
+
+// The same matrices as code_matrices(table), from the validated table.
+std::vector<CodeMatrix> code_matrices(const std::vector<TableRow>& rows) {
+  std::vector<CodeMatrix> codes;
+  for (const TableRow& row : rows) {
+    if (!is_integer_kind(row.kind) || row.data.packed_bits > 0 || row.data.shape.size() != 2) {
+      continue;
+    }
+    codes.push_back({row.name, row.data.shape[0], row.data.shape[1], row.data.offset});
+  }
+  return codes;
 }
 
 torch::Tensor chunk_tensor(const Chunk& chunk, std::string_view payload, const std::string& label,
@@ -428,13 +523,20 @@ torch::Tensor chunk_tensor(const Chunk& chunk, std::string_view payload, const s
 std::string encode_artifact(const QuantizedModel& model, const nlohmann::json& config, Codec codec,
                             int level) {
   auto [table, payload] = build_payload(model);
-  const std::string compressed = compress(payload, codec, level);
+  const std::string compressed = compress_payload(payload, table, codec, level);
   return assemble(model, config, std::move(table), payload, codec, level, compressed);
 }
 
 std::string encode_artifact_smallest(const QuantizedModel& model, const nlohmann::json& config) {
   auto [table, payload] = build_payload(model);
-  const auto [codec, compressed] = compress_smallest(payload);
+  auto [codec, compressed] = compress_smallest(payload);
+  if (lrzip_available()) {
+    std::string grouped = compress_payload(payload, table, Codec::kPergroup, 9);
+    if (grouped.size() < compressed.size()) {
+      codec = Codec::kPergroup;
+      compressed = std::move(grouped);
+    }
+  }
   return assemble(model, config, std::move(table), payload, codec, default_level(codec),
                   compressed);
 }
@@ -480,6 +582,8 @@ LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source
   LoadedArtifact out;
   out.info = parse_info(header, reader, source);
   out.info.format_version = version;
+  PGOLF_CHECK(version >= 3 || out.info.codec != Codec::kPergroup,
+              "{}: the pergroup codec needs artifact version 3", source);
   out.info.header_bytes = header_len;
   out.config = reader.object(header, "config", "");
 
@@ -499,7 +603,12 @@ LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source
       parse_table(header, reader, source, out.info.uncompressed_bytes, version);
   std::string payload;
   try {
-    payload = decompress(compressed, out.info.codec, out.info.uncompressed_bytes);
+    if (out.info.codec == Codec::kPergroup)
+      out.info.pergroup_streams = pergroup_stream_sizes(compressed);
+    payload =
+        out.info.codec == Codec::kPergroup
+            ? pergroup_decompress(compressed, code_matrices(rows), out.info.uncompressed_bytes)
+            : decompress(compressed, out.info.codec, out.info.uncompressed_bytes);
   } catch (const Error& e) {
     fail("{}: payload: {}", source, e.what());
   }
@@ -520,6 +629,21 @@ LoadedArtifact decode_artifact(std::string_view bytes, const std::string& source
                 "{}: tensor '{}': a code does not fit in {} bits", source, row.name, row.bits);
     if (row.data.packed_bits > 0) out.model.storage = CodeStorage::kBitPacked;
     if (row.scale) entry.scale = chunk_tensor(*row.scale, payload, row.name + " scale", source);
+    if (row.lqer) {
+      const std::string label = row.name + " lqer";
+      LowRankFactors& f = entry.lqer;
+      f.asymmetric = row.lqer->asymmetric;
+      if (!f.asymmetric) f.bits = row.lqer->bits;
+      f.a = chunk_tensor(row.lqer->a, payload, label + " a", source);
+      f.a_scale = chunk_tensor(row.lqer->a_scale, payload, label + " a scale", source);
+      f.b = chunk_tensor(row.lqer->b, payload, label + " b", source);
+      f.b_scale = chunk_tensor(row.lqer->b_scale, payload, label + " b scale", source);
+      try {
+        check_lqer_factors(f, entry.q.size(0), entry.q.size(1), "tensor '" + row.name + "'");
+      } catch (const Error& e) {
+        fail("{}: {}", source, e.what());
+      }
+    }
     out.model.entries.push_back(std::move(entry));
   }
   return out;

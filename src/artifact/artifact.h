@@ -11,10 +11,13 @@
 //                format, payload codec/sizes/CRCs, and the tensor table
 //   24+N         the compressed payload; the file ends exactly there.
 // The uncompressed payload is every tensor's bytes (then its scale's bytes)
-// concatenated in table order, with no gaps. Version 2 (this writer) adds the
-// intN kinds with their code width ("bits"), and intN codes stored packed at
-// that width ("packed_bits", quant/bitpack.h) when the model's storage says
-// so; version 1 files (int8 only) are still read. The reader checks every field,
+// concatenated in table order, with no gaps. Version 2 added the intN kinds
+// with their code width ("bits"), and intN codes stored packed at that width
+// ("packed_bits", quant/bitpack.h) when the model's storage says so. Version
+// 3 (this writer) adds #1855's LQER factors of an intN entry ("lqer": packing
+// and the chunks a, a_scale, b, b_scale after the entry's scale) and the
+// per-group codec (artifact/pergroup.h). Versions 1 (int8 only) and 2 are
+// still read. The reader checks every field,
 // both checksums and every table entry, so a damaged file gives one clear
 // pgolf::Error and never wrong weights.
 #pragma once
@@ -24,6 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "artifact/compress.h"
 #include "quant/int8.h"
@@ -31,7 +35,7 @@
 namespace pgolf {
 
 inline constexpr std::string_view kArtifactMagic = "PGOLFART";
-inline constexpr uint32_t kArtifactVersion = 2;     // what encode_artifact writes
+inline constexpr uint32_t kArtifactVersion = 3;     // what encode_artifact writes
 inline constexpr uint32_t kArtifactMinVersion = 1;  // the oldest decode_artifact reads
 inline constexpr size_t kArtifactPreambleBytes = 24;
 // Recorded in each artifact; keep in step with project(VERSION) in CMakeLists.txt.
@@ -51,6 +55,8 @@ struct ArtifactInfo {
   uint32_t compressed_crc32 = 0;
   uint32_t uncompressed_crc32 = 0;
   uint64_t file_bytes = 0;  // preamble + header + compressed payload
+  // The per-group codec's stream sizes (7 groups, remainder, row orders); empty otherwise.
+  std::vector<uint64_t> pergroup_streams;
 };
 
 struct LoadedArtifact {

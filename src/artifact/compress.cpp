@@ -218,9 +218,11 @@ std::string lzma_decompress(std::string_view data, uint64_t expected) {
   return sink.finish("lzma", strm.avail_in);
 }
 
+}  // namespace
+
 // One stream through the streaming encoder with all input and FINISH, as
 // Python's brotli.compress does (no size hint), so the bytes match it.
-std::string brotli_compress(std::string_view data, int level) {
+std::string brotli_compress(std::string_view data, int level, int window_bits) {
   PGOLF_CHECK(level >= BROTLI_MIN_QUALITY && level <= BROTLI_MAX_QUALITY,
               "brotli: quality {} is outside {}-{}", level, BROTLI_MIN_QUALITY, BROTLI_MAX_QUALITY);
   BrotliEncoderState* enc = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
@@ -231,7 +233,7 @@ std::string brotli_compress(std::string_view data, int level) {
   } guard{enc};
   PGOLF_CHECK(BrotliEncoderSetParameter(enc, BROTLI_PARAM_MODE, BROTLI_MODE_GENERIC) &&
                   BrotliEncoderSetParameter(enc, BROTLI_PARAM_QUALITY, level) &&
-                  BrotliEncoderSetParameter(enc, BROTLI_PARAM_LGWIN, kBrotliWindowBits),
+                  BrotliEncoderSetParameter(enc, BROTLI_PARAM_LGWIN, window_bits),
               "brotli: cannot set the encoder parameters");
 
   std::string out(std::max<size_t>(kInitialOutput, data.size() / 2), '\0');
@@ -282,8 +284,6 @@ std::string brotli_decompress(std::string_view data, uint64_t expected) {
   return sink.finish("brotli", avail_in);
 }
 
-}  // namespace
-
 int default_level(Codec codec) {
   switch (codec) {
     case Codec::kNone:
@@ -296,6 +296,8 @@ int default_level(Codec codec) {
       return 9;
     case Codec::kBrotli:
       return BROTLI_MAX_QUALITY;
+    case Codec::kPergroup:
+      return 9;  // lrzip's
   }
   fail("invalid codec value {}", static_cast<int>(codec));
 }
@@ -311,7 +313,9 @@ std::string compress(std::string_view data, Codec codec, int level) {
     case Codec::kLzma:
       return lzma_compress(data, level);
     case Codec::kBrotli:
-      return brotli_compress(data, level);
+      return brotli_compress(data, level, kBrotliWindowBits);
+    case Codec::kPergroup:
+      fail("the pergroup codec needs the artifact's tensor table (artifact/pergroup.h)");
   }
   fail("invalid codec value {}", static_cast<int>(codec));
 }
@@ -334,6 +338,8 @@ std::string decompress(std::string_view data, Codec codec, uint64_t expected_siz
       return lzma_decompress(data, expected_size);
     case Codec::kBrotli:
       return brotli_decompress(data, expected_size);
+    case Codec::kPergroup:
+      fail("the pergroup codec needs the artifact's tensor table (artifact/pergroup.h)");
   }
   fail("invalid codec value {}", static_cast<int>(codec));
 }

@@ -17,19 +17,22 @@
 
 namespace pgolf {
 
-enum class Codec { kNone, kZlib, kZstd, kLzma, kBrotli };
+// kPergroup (artifact/pergroup.h) works on the whole artifact, with its
+// tensor table: compress() and decompress() refuse it.
+enum class Codec { kNone, kZlib, kZstd, kLzma, kBrotli, kPergroup };
 
-constexpr std::array<EnumName<Codec>, 5> enum_names(Codec) {
+constexpr std::array<EnumName<Codec>, 6> enum_names(Codec) {
   return {{{Codec::kNone, "none"},
            {Codec::kZlib, "zlib"},
            {Codec::kZstd, "zstd"},
            {Codec::kLzma, "lzma"},
-           {Codec::kBrotli, "brotli"}}};
+           {Codec::kBrotli, "brotli"},
+           {Codec::kPergroup, "pergroup"}}};
 }
-// "none" | "zlib" | "zstd" | "lzma" | "brotli"; anything else is a pgolf::Error.
+// "none" | "zlib" | "zstd" | "lzma" | "brotli" | "pergroup"; anything else is a pgolf::Error.
 inline Codec parse_codec(std::string_view name) { return parse_name<Codec>(name, "codec"); }
 inline std::string_view codec_name(Codec codec) { return name_of(codec); }
-// zlib 9, zstd 22, lzma 9, brotli 11 (none: 0).
+// zlib 9, zstd 22, lzma 9, brotli 11, pergroup 9 (lrzip's; none: 0).
 int default_level(Codec codec);
 
 // Levels: zlib 0-9, zstd ZSTD_minCLevel()..ZSTD_maxCLevel(), lzma presets 0-9,
@@ -40,8 +43,13 @@ std::string compress(std::string_view data, Codec codec);  // at default_level(c
 // Decompresses one complete stream that must expand to exactly expected_size bytes.
 std::string decompress(std::string_view data, Codec codec, uint64_t expected_size);
 
+// Brotli at any window (10-24 bits); the artifact codec uses 22, the per-group
+// codec's remainder 24. brotli_decompress reads any window.
+std::string brotli_compress(std::string_view data, int quality, int window_bits);
+std::string brotli_decompress(std::string_view data, uint64_t expected_size);
+
 // "auto": tries zlib 9, zstd 22, lzma 9 and brotli 11 and keeps the smallest (the
-// first on ties).
+// first on ties; the artifact adds pergroup where lrzip is installed).
 std::pair<Codec, std::string> compress_smallest(std::string_view data);
 
 // zlib's CRC-32 of `data`.

@@ -4,9 +4,11 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <utility>
 
+#include "artifact/pergroup.h"
 #include "common/code_size.h"
 #include "common/error.h"
 #include "common/format.h"
@@ -39,7 +41,41 @@ int64_t stored_bytes_of(const QuantizedEntry& e, CodeStorage storage) {
     bytes = static_cast<int64_t>(e.q.nbytes());
   }
   if (e.scale.defined()) bytes += static_cast<int64_t>(e.scale.nbytes());
+  if (e.lqer.defined()) {
+    for (const auto* f : {&e.lqer.a, &e.lqer.a_scale, &e.lqer.b, &e.lqer.b_scale}) {
+      bytes += static_cast<int64_t>(f->nbytes());
+    }
+  }
   return bytes;
+}
+
+// The exporter's route for one tensor. Only pr1855's format names its
+// quantizer (SDClip GPTQ for every intN matrix, int8 rows only for gates);
+// the others' codes do not say whether GPTQ or a clip search made them.
+std::string route_of(const QuantizedEntry& e, std::string_view quant_format) {
+  using Kind = QuantizedEntry::Kind;
+  const bool pr1855 = quant_format == scheme_quant_format(SchemeId::kPr1855);
+  std::string route;
+  switch (e.kind) {
+    case Kind::kPassthrough:
+      return "passthrough";
+    case Kind::kKeptFloat:
+      return fmt::format("{} pass-through", e.q.scalar_type() == torch::kFloat16 ? "fp16" : "fp32");
+    case Kind::kInt8PerRow:
+      return pr1855 ? "gate int8 per row" : "int8 per row";
+    case Kind::kInt8PerTensor:
+      return "int8 per tensor";
+    case Kind::kIntNPerRow:
+      route = pr1855 ? fmt::format("gptq int{}", e.bits) : fmt::format("int{} per row", e.bits);
+      break;
+    case Kind::kIntNPerTensor:
+      route = fmt::format("int{} per tensor", e.bits);
+      break;
+  }
+  if (e.lqer.defined()) {
+    route += fmt::format(" + lqer r{} {}", e.lqer.rank(), e.lqer.asymmetric ? "asym" : "sym");
+  }
+  return route;
 }
 
 }  // namespace
@@ -75,6 +111,18 @@ ArtifactReport inspect_artifact(const LoadedArtifact& artifact, const StateDict*
     t.name = entry.name;
     t.format = std::string(format_name(entry_format(entry)));
     t.kind = std::string(kind_name(entry.kind));
+    t.route = route_of(entry, artifact.info.quant_format);
+    t.lqer_rank = entry.lqer.rank();
+    if (entry.lqer.defined()) {
+      for (const auto* f :
+           {&entry.lqer.a, &entry.lqer.a_scale, &entry.lqer.b, &entry.lqer.b_scale}) {
+        t.lqer_bytes += static_cast<int64_t>(f->nbytes());
+      }
+    }
+    if (artifact.info.codec == Codec::kPergroup && is_integer_kind(entry.kind) &&
+        entry.q.dim() == 2 && model.storage != CodeStorage::kBitPacked) {
+      t.group = pergroup_group(entry.name);
+    }
     t.shape = entry.q.sizes().vec();
     t.numel = entry.q.numel();
     t.stored_bytes = stored_bytes_of(entry, model.storage);
@@ -118,18 +166,23 @@ std::string format_report(const ArtifactReport& r) {
       info.format_version, info.pgolf_version, info.created, info.quant_format, r.storage,
       codec_name(info.codec), info.level);
   if (!r.non_compliant.empty()) out += fmt::format("NON-COMPLIANT: {}\n", r.non_compliant);
-  out += fmt::format("{:<40} {:<6} {:>4} {:>16} {:>12} {:>12} {:>7} {:>7} {:>10} {:>10}\n", "name",
-                     "format", "bits", "shape", "params", "bytes", "zeros", "H/code", "max_err",
-                     "rel_err");
+  const bool grouped = !info.pergroup_streams.empty();
+  out += fmt::format(
+      "{:<40} {:<6} {:<26} {:>4} {:>16} {:>12} {:>12} {:>9} {:>7} {:>7} {:>10} {:>10}\n", "name",
+      "format", "route", "bits", "shape", "params", "bytes", "lqer_B", "zeros", "H/code", "max_err",
+      "rel_err");
   bool any_error = false;
   for (const auto& t : r.tensors) {
     any_error |= t.max_abs_error.has_value();
-    out += fmt::format("{:<40} {:<6} {:>4} {:>16} {:>12} {:>12} {:>6.2f}% {:>7} {:>10} {:>10}\n",
-                       t.name, t.format, t.bits, shape_string(t.shape), with_commas(t.numel),
-                       with_commas(t.stored_bytes), 100.0 * t.zero_frac,
-                       t.entropy_bits > 0 ? fmt::format("{:.3f}", t.entropy_bits) : "-",
-                       t.max_abs_error ? fmt::format("{:.3e}", *t.max_abs_error) : "n/a",
-                       t.rel_rms_error ? fmt::format("{:.3e}", *t.rel_rms_error) : "n/a");
+    const std::string route =
+        grouped && t.group >= 0 ? fmt::format("{} [g{}]", t.route, t.group) : t.route;
+    out += fmt::format(
+        "{:<40} {:<6} {:<26} {:>4} {:>16} {:>12} {:>12} {:>9} {:>6.2f}% {:>7} {:>10} {:>10}\n",
+        t.name, t.format, route, t.bits, shape_string(t.shape), with_commas(t.numel),
+        with_commas(t.stored_bytes), t.lqer_rank > 0 ? with_commas(t.lqer_bytes) : "-",
+        100.0 * t.zero_frac, t.entropy_bits > 0 ? fmt::format("{:.3f}", t.entropy_bits) : "-",
+        t.max_abs_error ? fmt::format("{:.3e}", *t.max_abs_error) : "n/a",
+        t.rel_rms_error ? fmt::format("{:.3e}", *t.rel_rms_error) : "n/a");
   }
   // Totals per format.
   struct Sum {
@@ -152,6 +205,17 @@ std::string format_report(const ArtifactReport& r) {
                        with_commas(s.params), with_commas(s.bytes));
   }
   out += fmt::format("tensors:{} params:{}\n", r.tensors.size(), with_commas(r.params));
+  if (grouped) {
+    static constexpr std::array<std::string_view, 9> kStreams = {
+        "g0 tok_emb", "g1 attn.c_k", "g2 attn.c_q", "g3 attn.c_v", "g4 attn.proj",
+        "g5 mlp.fc",  "g6 mlp.proj", "remainder",   "row orders"};
+    out += "pergroup streams (lrzip zpaq per group, brotli remainder and orders):";
+    for (size_t i = 0; i < info.pergroup_streams.size() && i < kStreams.size(); ++i) {
+      out += fmt::format(" {}={}", kStreams[i],
+                         with_commas(static_cast<int64_t>(info.pergroup_streams[i])));
+    }
+    out += "\n";
+  }
   out += fmt::format(
       "payload: {} bytes uncompressed -> {} compressed ({:.2f}x), file {} bytes (header {})\n",
       with_commas(static_cast<int64_t>(info.uncompressed_bytes)),

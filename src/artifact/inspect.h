@@ -1,5 +1,7 @@
 // What an artifact holds, tensor by tensor (`pgolf inspect ARTIFACT`): format,
-// code width, stored bytes, zeroed (pruned) fraction, the codes' empirical
+// the route the exporter took (GPTQ bits, gate int8, pass-through, LQER rank
+// and bytes), the per-group codec's group and stream sizes, code width, stored
+// bytes, zeroed (pruned) fraction, the codes' empirical
 // entropy, and, given the original weights, the quantization error; then
 // totals, compression ratio, bits per parameter and the size breakdown
 // against the 16,000,000-byte cap.
@@ -19,7 +21,13 @@ struct TensorReport {
   std::string name;
   std::string format;  // int8 | int6 | int5 | fp16 | fp32 | passthrough (quant/scheme.h)
   std::string kind;    // the artifact's kind (int8_per_row, intn_per_row, ...)
-  int bits = 0;        // code width of integer kinds, else the kept dtype's width
+  // How the exporter got there: "gptq int6", "gate int8 per row", "fp16
+  // pass-through", ... (pr1855's routes; the kind for other formats).
+  std::string route;
+  int64_t lqer_rank = 0;   // LQER factors' rank, 0: none
+  int64_t lqer_bytes = 0;  // their codes and scales, uncompressed
+  int group = -1;          // the per-group codec's group (artifact/pergroup.h), -1: remainder
+  int bits = 0;            // code width of integer kinds, else the kept dtype's width
   std::vector<int64_t> shape;
   int64_t numel = 0;
   int64_t stored_bytes = 0;  // uncompressed payload bytes: codes (packed or not) + scales

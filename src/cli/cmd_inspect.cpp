@@ -2,7 +2,8 @@
 // exactly as the reference's state_dict, with the dtype the reference keeps
 // each in), ending with model_params:N; optionally the initial weights.
 // With an ARTIFACT argument: what the artifact holds, tensor by tensor
-// (artifact/inspect.h), and its size against the cap.
+// (artifact/inspect.h), and its size against the cap with the code bytes'
+// breakdown (common/code_size.h). With --code: every counted code file.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,7 @@
 
 #include "artifact/inspect.h"
 #include "cli/commands.h"
+#include "common/code_size.h"
 #include "common/error.h"
 #include "config/options.h"
 #include "io/safetensors.h"
@@ -24,6 +26,7 @@ struct InspectArgs {
   std::string artifact;
   std::string weights;
   std::string save_init;
+  bool code = false;
 };
 
 int inspect_artifact_file(const InspectArgs& args) {
@@ -32,7 +35,7 @@ int inspect_artifact_file(const InspectArgs& args) {
   if (!args.weights.empty()) original = read_safetensors(args.weights);
   const ArtifactReport report =
       inspect_artifact(loaded, args.weights.empty() ? nullptr : &original);
-  fmt::print("{}\n{}", args.artifact, format_report(report));
+  fmt::print("{}\n{}{}", args.artifact, format_report(report), code_size_breakdown());
   return 0;
 }
 
@@ -51,7 +54,13 @@ Command add_inspect_command(CLI::App& app) {
   sub->add_option("--save-init", args->save_init,
                   "also write the freshly initialised weights (seeded by SEED) as safetensors "
                   "under the reference's names");
+  sub->add_flag("--code", args->code,
+                "print the counted code: the code bundle's files and their bytes");
   return {sub, [flags, args] {
+            if (args->code) {
+              fmt::print("{}", code_size_breakdown(true));
+              return 0;
+            }
             if (!args->artifact.empty()) return inspect_artifact_file(*args);
             PGOLF_CHECK(args->weights.empty(), "--weights needs an ARTIFACT to compare with");
             const Config config = flags->resolve();

@@ -6,9 +6,6 @@
 #include <vector>
 
 #include "common/error.h"
-#ifdef PGOLF_WORKFLOW
-#include "cli/workflow/commands.h"
-#endif
 #include "dist/launcher.h"
 #include "dist/process_group.h"
 
@@ -22,17 +19,33 @@ std::vector<Command>& registry() {
 
 }  // namespace
 
+// Only the commands compiled in: CMake defines PGOLF_HAS_CMD_<NAME> for each
+// cli/cmd_<name>.cpp of the checkout, and the code bundle, the evaluator's
+// own checkout, holds eval alone (docs/artifact.md, "Code bytes").
 void register_commands(CLI::App& app) {
-  registry() = {add_data_command(app),    add_train_command(app), add_eval_command(app),
-                add_inspect_command(app), add_bench_command(app), add_doctor_command(app),
-                add_config_command(app)};
+  std::vector<Command>& commands = registry();
+  commands.clear();
+#ifdef PGOLF_HAS_CMD_DATA
+  commands.push_back(add_data_command(app));
+#endif
+#ifdef PGOLF_HAS_CMD_TRAIN
+  commands.push_back(add_train_command(app));
+#endif
+  commands.push_back(add_eval_command(app));
+#ifdef PGOLF_HAS_CMD_INSPECT
+  commands.push_back(add_inspect_command(app));
+#endif
+#ifdef PGOLF_HAS_CMD_BENCH
+  commands.push_back(add_bench_command(app));
+#endif
+#ifdef PGOLF_HAS_CMD_DOCTOR
+  commands.push_back(add_doctor_command(app));
+#endif
+#ifdef PGOLF_HAS_CMD_CONFIG
+  commands.push_back(add_config_command(app));
+#endif
 #ifdef PGOLF_WORKFLOW
-  CLI::App* data = app.get_subcommand("data");
-  for (auto add : {add_report_command, add_compare_command, add_sweep_command, add_submit_command,
-                   add_generate_command}) {
-    registry().push_back(add(app));
-  }
-  registry().push_back(add_data_fetch_command(*data));
+  for (Command& command : add_workflow_commands(app)) commands.push_back(std::move(command));
 #endif
 }
 

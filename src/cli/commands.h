@@ -25,9 +25,11 @@ Command add_inspect_command(CLI::App& app);  // cmd_inspect.cpp
 Command add_bench_command(CLI::App& app);    // cmd_bench.cpp
 Command add_doctor_command(CLI::App& app);   // cmd_doctor.cpp
 Command add_config_command(CLI::App& app);   // cmd_config.cpp
+// The workflow's commands (cli/workflow/commands.h), built with PGOLF_WORKFLOW.
+std::vector<Command> add_workflow_commands(CLI::App& app);  // cli/workflow/commands.cpp
 
-// Every command, the workflow's (cli/workflow/commands.h) too when built
-// with PGOLF_WORKFLOW, added to `app` and to the dispatch table.
+// Every command compiled in (eval always), added to `app` and to
+// the dispatch table.
 void register_commands(CLI::App& app);
 // The process's arguments after argv[0], recorded by main() (`pgolf train
 // --nproc` re-runs them in each rank).

@@ -9,6 +9,8 @@
 //   pgolf config    the resolved configuration, or every option's reference
 // and, built with PGOLF_WORKFLOW (cli/workflow/commands.h):
 //   pgolf data fetch, report, compare, sweep, submit, generate
+// Only the commands whose files the checkout has are registered
+// (cli/commands.cpp): the code bundle's has eval and inspect alone.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>

@@ -308,9 +308,22 @@ void QuantConfig::validate() const {
   PGOLF_CHECK(prune_frac < 1, "PRUNE_FRAC={} must be < 1 (negative: the scheme's default)",
               prune_frac);
   PGOLF_CHECK(gptq_calib_batches > 0, "GPTQ_CALIB_BATCHES={} must be positive", gptq_calib_batches);
-  PGOLF_CHECK(!gptq || format == SchemeId::kPr1406 || format == SchemeId::kPr562,
-              "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562 (the entries with full GPTQ), not '{}'",
+  PGOLF_CHECK(!gptq || format == SchemeId::kPr1406 || format == SchemeId::kPr562 ||
+                  format == SchemeId::kPr1855,
+              "GPTQ=1 needs QUANT_FORMAT pr1406, pr562 or pr1855 (the entries with full GPTQ), "
+              "not '{}'",
               name_of(format));
+  PGOLF_CHECK(matrix_bits >= 5 && matrix_bits <= 7 && embed_bits >= 5 && embed_bits <= 7,
+              "MATRIX_BITS={} and EMBED_BITS={} must be 5, 6 or 7", matrix_bits, embed_bits);
+  for (const double k :
+       {matrix_clip_sigmas, mlp_clip_sigmas, attn_clip_sigmas, embed_clip_sigmas}) {
+    PGOLF_CHECK(k > 0, "the *_CLIP_SIGMAS must be positive, got {}", k);
+  }
+  PGOLF_CHECK(lqer_rank > 0 && lqer_top_k >= 0, "LQER_RANK={} must be > 0 and LQER_TOP_K={} >= 0",
+              lqer_rank, lqer_top_k);
+  PGOLF_CHECK(lqer_factor_bits >= 2 && lqer_factor_bits <= 8,
+              "LQER_FACTOR_BITS={} must be in [2, 8]", lqer_factor_bits);
+  PGOLF_CHECK(lqer_asym_group > 0, "LQER_ASYM_GROUP={} must be positive", lqer_asym_group);
   PGOLF_CHECK(!(gptq_lite || all_int5) || format == SchemeId::kPr461 || format == SchemeId::kPr456,
               "GPTQ_LITE and ALL_INT5 are options of QUANT_FORMAT pr461 / pr456, not '{}'",
               name_of(format));

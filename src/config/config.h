@@ -269,6 +269,22 @@ struct QuantConfig {
   // Selective ±1 pruning (§3.9) when the artifact is over this many bytes:
   // 0: the decimal cap minus the code bytes; < 0: never.
   int64_t target_bytes = 0;
+  // QUANT_FORMAT=pr1855 (docs/entries/pr1855.md §7), the record's values:
+  // SDClip GPTQ, row scale = k * std(row) / (2^(bits-1) - 1), k by role.
+  int64_t matrix_bits = 6;  // attention and MLP matrices
+  int64_t embed_bits = 7;   // the tied embedding, GPTQ'd too
+  double matrix_clip_sigmas = 12.85;
+  double mlp_clip_sigmas = 11.5;
+  double attn_clip_sigmas = 13.0;
+  double embed_clip_sigmas = 14.0;
+  bool gated_attn_quant_gate = true;  // int8 per row for the attention gates
+  // LQER: a low-rank fix of the LQER_TOP_K largest quantization errors.
+  bool lqer_enabled = true;
+  int64_t lqer_rank = 4;
+  int64_t lqer_top_k = 3;
+  int64_t lqer_factor_bits = 4;   // symmetric factors
+  bool lqer_asym_enabled = true;  // A int2 per matrix, B int4 per group
+  int64_t lqer_asym_group = 64;
 
   // prune_frac with the scheme's default resolved.
   double resolved_prune_frac() const;

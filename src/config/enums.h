@@ -92,22 +92,25 @@ constexpr std::array<EnumName<ValAdapt>, 3> enum_names(ValAdapt) {
 }
 
 // The export's quantization scheme: which format each tensor gets (quant/scheme.h).
-enum class SchemeId { kInt8Baseline, kPr1406, kPr461, kPr456, kPr562 };
-constexpr std::array<EnumName<SchemeId>, 5> enum_names(SchemeId) {
+enum class SchemeId { kInt8Baseline, kPr1406, kPr461, kPr456, kPr562, kPr1855 };
+constexpr std::array<EnumName<SchemeId>, 6> enum_names(SchemeId) {
   return {{{SchemeId::kInt8Baseline, "int8"},
            {SchemeId::kPr1406, "pr1406"},
            {SchemeId::kPr461, "pr461"},
            {SchemeId::kPr456, "pr456"},
-           {SchemeId::kPr562, "pr562"}}};
+           {SchemeId::kPr562, "pr562"},
+           {SchemeId::kPr1855, "pr1855"}}};
 }
 
-// The artifact's compressor; auto: the smallest of the four.
-enum class Compressor { kZlib, kZstd, kLzma, kBrotli, kAuto };
-constexpr std::array<EnumName<Compressor>, 5> enum_names(Compressor) {
+// The artifact's compressor. pergroup: #1855's per-group pipeline (lrzip
+// ZPAQ per tensor role, brotli for the rest); auto: the smallest of all.
+enum class Compressor { kZlib, kZstd, kLzma, kBrotli, kPergroup, kAuto };
+constexpr std::array<EnumName<Compressor>, 6> enum_names(Compressor) {
   return {{{Compressor::kZlib, "zlib"},
            {Compressor::kZstd, "zstd"},
            {Compressor::kLzma, "lzma"},
            {Compressor::kBrotli, "brotli"},
+           {Compressor::kPergroup, "pergroup"},
            {Compressor::kAuto, "auto"}}};
 }
 

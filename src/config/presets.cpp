@@ -337,15 +337,15 @@ Config pr1855() {
   c.eval.eval_seq_len = 2048;
   c.eval.eval_stride = 0;
   c.eval.val_batch_size = 524'288;
-  // Until the record's own export (SDClip GPTQ int6/int7 + LQER + per-group
-  // compression) lands: #1406's GPTQ int6 scheme on 16 calibration batches,
-  // brotli (the record's default codec).
-  c.quant.format = SchemeId::kPr1406;
+  // The record's export: SDClip GPTQ int6 matrices and int7 embedding on 16
+  // calibration batches, int8 gates, LQER on the 3 worst tensors, and the
+  // per-group compression the log's COMPRESSOR=pergroup names.
+  c.quant.format = SchemeId::kPr1855;
   c.quant.prune_frac = 0;
   c.quant.gptq = true;
   c.quant.gptq_calib = CalibrationSource::kTrain;
   c.quant.gptq_calib_batches = 16;
-  c.quant.compressor = Compressor::kBrotli;
+  c.quant.compressor = Compressor::kPergroup;
   return c;
 }
 

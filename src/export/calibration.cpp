@@ -14,14 +14,19 @@
 namespace pgolf {
 namespace {
 
-// Restores the model's train/eval mode and removes the observer on exit.
+// Restores the model's train/eval mode and document attention, and removes
+// the observer, on exit.
 class CalibrationMode {
  public:
-  explicit CalibrationMode(GPT& model) : model_(model), was_training_(model->is_training()) {
+  explicit CalibrationMode(GPT& model)
+      : model_(model),
+        was_training_(model->is_training()),
+        document_attention_(model->document_attention()) {
     model_->eval();
   }
   ~CalibrationMode() {
     model_->set_input_observer({});
+    model_->set_document_attention(document_attention_);
     model_->train(was_training_);
   }
   CalibrationMode(const CalibrationMode&) = delete;
@@ -30,31 +35,46 @@ class CalibrationMode {
  private:
   GPT& model_;
   bool was_training_;
+  bool document_attention_;
 };
 
 }  // namespace
 
+CalibrationOptions calibration_pr1406() { return {}; }
+
+CalibrationOptions calibration_pr562() { return {HessianAccumulator::pr562()}; }
+
+// H = sum X^T X / batches, undamped (#1855's GPTQ damps 0.01 mean diag itself).
+CalibrationOptions calibration_pr1855() {
+  return {{HessianAccumulator::Average::kPerBatch, 0.0}, true, true, true};
+}
+
 Hessians collect_hessians(GPT& model, const CalibrationInputs& next_inputs, int64_t batches,
-                          HessianAccumulator::Options options) {
+                          const CalibrationOptions& options) {
   PGOLF_CHECK(batches > 0, "Hessian calibration needs at least one batch");
   CalibrationMode mode(model);
   torch::NoGradGuard no_grad;
+  if (options.dense_attention) model->set_document_attention(false);
   std::vector<std::string> order;
   std::map<std::string, std::unique_ptr<HessianAccumulator>> accumulators;
   std::set<std::string> seen;  // matrices already observed in this forward
-  model->set_input_observer([&](const std::string& name, const torch::Tensor& input) {
-    if (!seen.insert(name).second) return;
+  const auto observe = [&](const std::string& name, const torch::Tensor& input) {
+    const bool first_run = seen.insert(name).second;
+    if (!first_run && !options.every_pass) return;
     auto& acc = accumulators[name];
     if (!acc) {
-      acc = std::make_unique<HessianAccumulator>(input.size(-1), options);
+      acc = std::make_unique<HessianAccumulator>(input.size(-1), options.hessian);
       order.push_back(name);
     }
-    acc->add(input);
-  });
+    acc->add(input, /*new_batch=*/first_run);
+  };
+  model->set_input_observer(observe);
+  const bool head_input = options.head_input && model->config().tie_embeddings;
   const auto device = model->parameters().front().device();
   for (int64_t b = 0; b < batches; ++b) {
     seen.clear();
-    model->hidden(next_inputs().to(device, torch::kLong));
+    const torch::Tensor h = model->hidden(next_inputs().to(device, torch::kLong));
+    if (head_input) observe("tok_emb.weight", h);
   }
   Hessians out;
   out.reserve(order.size());

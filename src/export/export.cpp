@@ -29,8 +29,9 @@ Hessians calibrate(ExportContext& ctx, const QuantScheme& scheme) {
   const Config& config = *ctx.config;
   const QuantConfig& q = config.quant;
   RunLog& log = *ctx.log;
-  const auto options =
-      scheme.id == SchemeId::kPr562 ? HessianAccumulator::pr562() : HessianAccumulator::pr1406();
+  const CalibrationOptions options = scheme.id == SchemeId::kPr562    ? calibration_pr562()
+                                     : scheme.id == SchemeId::kPr1855 ? calibration_pr1855()
+                                                                      : calibration_pr1406();
   const auto t0 = Clock::now();
   Hessians hessians;
   std::string source;
@@ -84,10 +85,20 @@ Hessians calibrate(ExportContext& ctx, const QuantScheme& scheme) {
 }  // namespace
 
 QuantScheme scheme_for(const QuantConfig& quant) {
-  QuantScheme scheme{quant.format};
+  QuantScheme scheme;
+  scheme.id = quant.format;
   scheme.gptq_lite = quant.gptq_lite;
   scheme.all_int5 = quant.all_int5;
   scheme.storage = quant.code_storage;
+  scheme.sdclip = {static_cast<int>(quant.matrix_bits),
+                   static_cast<int>(quant.embed_bits),
+                   quant.matrix_clip_sigmas,
+                   quant.mlp_clip_sigmas,
+                   quant.attn_clip_sigmas,
+                   quant.embed_clip_sigmas,
+                   quant.gated_attn_quant_gate};
+  scheme.lqer = {quant.lqer_enabled,     quant.lqer_rank,         quant.lqer_top_k,
+                 quant.lqer_factor_bits, quant.lqer_asym_enabled, quant.lqer_asym_group};
   return scheme;
 }
 
@@ -173,7 +184,12 @@ ExportResult export_and_validate(ExportContext& ctx) {
   // §3.9: selective ±1 pruning, only while over the target (decimal cap - code).
   const int64_t code_bytes = code_size().bytes;
   const int64_t target = selective_prune_target(q, code_bytes);
+  const auto tc = Clock::now();
   std::string bytes = encode_for_config(quantized, config);
+  const double compress_ms = ms_since(tc);
+  log.print(fmt::format("serialize:{} {} bytes in {:.0f}ms", name_of(q.compressor), bytes.size(),
+                        compress_ms));
+  details["compress_ms"] = compress_ms;
   if (target > 0 && static_cast<int64_t>(bytes.size()) > target) {
     const auto size_of = [&](const QuantizedModel& m) {
       return static_cast<int64_t>(encode_for_config(m, config).size());
@@ -209,7 +225,11 @@ ExportResult export_and_validate(ExportContext& ctx) {
       artifact_bytes, stats.int8_payload_bytes, loaded.info.uncompressed_bytes,
       static_cast<double>(stats.baseline_tensor_bytes) /
           std::max<int64_t>(stats.int8_payload_bytes, 1)));
-  log.print(fmt::format("Code size: {} bytes ({} files)", code_bytes, code_size().files));
+  log.print(fmt::format("Code size: {} bytes ({} files, {} raw bytes, bundled and compressed)",
+                        code_bytes, code_size().files, code_size().raw_bytes));
+  std::string breakdown = code_size_breakdown();
+  while (!breakdown.empty() && breakdown.back() == '\n') breakdown.pop_back();
+  log.print(breakdown);
   log.print(fmt::format("Total submission size {}+{}: {}", label, codec, result.size.describe()));
   PGOLF_CHECK(result.size.fits() || q.allow_oversize,
               "artifact + code = {} bytes exceeds the 16,000,000-byte cap (set ALLOW_OVERSIZE=1 "

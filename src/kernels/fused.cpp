@@ -1,20 +1,21 @@
 #include "kernels/fused.h"
 
-#include <atomic>
+#include "common/fast_kernels.h"
 
 namespace pgolf::kernels {
 namespace {
 
-std::atomic<bool>& enabled_flag() {
-  static std::atomic<bool> flag{true};
-  return flag;
-}
+// The model reaches the kernels through this table (common/fast_kernels.h);
+// linking the layer registers it.
+const FastKernels kTable = {
+    &supports, &rms_norm, &rotary, &mix, &relu_square, &causal_attention, &softcap_cross_entropy};
+const bool kRegistered = (register_fast_kernels(&kTable), true);
 
 }  // namespace
 
-bool fused_enabled() { return enabled_flag().load(std::memory_order_relaxed); }
+bool fused_enabled() { return fast_kernels_enabled(); }
 
-void set_fused_enabled(bool enabled) { enabled_flag().store(enabled); }
+void set_fused_enabled(bool enabled) { set_fast_kernels_enabled(enabled); }
 
 bool supports(const at::Tensor& x) {
   return x.device().is_cpu() && x.dim() >= 1 && x.numel() > 0 &&

@@ -10,10 +10,12 @@
 // matrix products: ATen's CPU flash attention ran far below the matmul peak.
 //
 // They take CPU tensors of float or double whose last dimension is contiguous
-// (`supports`). Everywhere else (CUDA, bf16) and with PGOLF_FUSED_KERNELS=0 the
-// callers (model/layers.cpp, rotary.cpp, attention.cpp, gpt.cpp) run the plain
-// ATen composition, which is also the definition the kernels are tested
-// against.
+// (`supports`). The model reaches them through the table this layer registers
+// (common/fast_kernels.h), never by including this header, so the evaluator
+// builds without them. Everywhere else (CUDA, bf16), with
+// PGOLF_FUSED_KERNELS=0 and in a build without this layer the callers
+// (model/layers.cpp, rotary.cpp, attention.cpp, gpt.cpp) run the plain ATen
+// composition, which is also the definition the kernels are tested against.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -4,7 +4,7 @@
 #include <torch/nn/functional/normalization.h>
 
 #include "common/error.h"
-#include "kernels/fused.h"
+#include "common/fast_kernels.h"
 #include "model/documents.h"
 
 namespace pgolf {
@@ -84,9 +84,8 @@ torch::Tensor CausalSelfAttentionImpl::mix_value_residual(const torch::Tensor& v
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v) {
   const bool gqa = k.size(1) != q.size(1);
-  if (kernels::applies(q) && kernels::supports(k) && kernels::supports(v)) {
-    return kernels::causal_attention(q, k, v);
-  }
+  const FastKernels* fast = fast_kernels_for(q);
+  if (fast && fast->supports(k) && fast->supports(v)) return fast->causal_attention(q, k, v);
   const int64_t Tq = q.size(2), T = k.size(2);
   std::optional<torch::Tensor> mask;
   if (Tq < T) {
@@ -159,8 +158,8 @@ MLPImpl::MLPImpl(const ModelConfig& config, bool own_matrices) : leaky_slope_(co
 torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w) {
   if (w.observer) (*w.observer)(w.prefix + "mlp.fc.weight", u);
   auto h = casted_linear(u, w.w_up);
-  if (kernels::applies(h)) {
-    h = kernels::relu_square(h, leaky_slope_);
+  if (const FastKernels* fast = fast_kernels_for(h)) {
+    h = fast->relu_square(h, leaky_slope_);
   } else {
     h = leaky_slope_ > 0 ? torch::leaky_relu(h, leaky_slope_) : torch::relu(h);
     h = h.square();

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "common/error.h"
-#include "kernels/fused.h"
+#include "common/fast_kernels.h"
 #include "model/documents.h"
 #include "model/layers.h"
 
@@ -408,11 +408,11 @@ torch::Tensor softcap(const torch::Tensor& z, double cap) {
 }
 
 // Cross-entropy of the softcapped logits z (N, V), per row or their mean:
-// one fused pass on the CPU (kernels/fused.h), the plain ops elsewhere.
+// one fused pass on the CPU (common/fast_kernels.h), the plain ops elsewhere.
 torch::Tensor softcap_cross_entropy(const torch::Tensor& z, const torch::Tensor& targets,
                                     double cap, bool mean) {
-  if (kernels::applies(z)) {
-    auto losses = kernels::softcap_cross_entropy(z, targets, cap);
+  if (const FastKernels* fast = fast_kernels_for(z)) {
+    auto losses = fast->softcap_cross_entropy(z, targets, cap);
     return mean ? losses.mean() : losses;
   }
   namespace F = torch::nn::functional;

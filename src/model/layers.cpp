@@ -4,23 +4,25 @@
 
 #include <cmath>
 
-#include "kernels/fused.h"
+#include "common/fast_kernels.h"
 
 namespace pgolf {
 
 torch::Tensor rms_norm(const torch::Tensor& x) {
-  if (kernels::applies(x)) return kernels::rms_norm(x);
+  if (const FastKernels* fast = fast_kernels_for(x)) return fast->rms_norm(x);
   return at::rms_norm(x, {x.size(-1)}, /*weight=*/{}, /*eps=*/std::nullopt);
 }
 
 torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& x, const torch::Tensor& b,
                     const torch::Tensor& y) {
-  if (kernels::applies(x) && a.dim() == 1 && b.dim() == 1) return kernels::mix(a, x, b, y);
+  const FastKernels* fast = fast_kernels_for(x);
+  if (fast && a.dim() == 1 && b.dim() == 1) return fast->mix(a, x, b, y);
   return a * x + b * y;
 }
 
 torch::Tensor add_scaled(const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& y) {
-  if (kernels::applies(x) && s.dim() == 1) return kernels::mix({}, x, s, y);
+  const FastKernels* fast = fast_kernels_for(x);
+  if (fast && s.dim() == 1) return fast->mix({}, x, s, y);
   return x + s * y;
 }
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/fused.h"
+#include "common/fast_kernels.h"
 
 namespace pgolf {
 
@@ -48,9 +48,9 @@ std::pair<torch::Tensor, torch::Tensor> Rotary::tables(int64_t seq_len, torch::D
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos,
                            const torch::Tensor& sin) {
-  if (kernels::applies(x) && x.dim() >= 2 && cos.scalar_type() == x.scalar_type()) {
-    return kernels::rotary(x, cos, sin);
-  }
+  const FastKernels* fast = fast_kernels_for(x);
+  if (fast && x.dim() >= 2 && cos.scalar_type() == x.scalar_type())
+    return fast->rotary(x, cos, sin);
   const int64_t half = cos.size(-1);
   auto x1 = x.narrow(-1, 0, half);
   auto x2 = x.narrow(-1, half, half);

@@ -5,15 +5,15 @@
 #include "artifact/artifact.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/fast_kernels.h"
 #include "common/host_memory.h"
 #include "io/safetensors.h"
-#include "kernels/fused.h"
 #include "model/weights.h"
 
 namespace pgolf {
 
 void apply_process_config(const ProcessConfig& process) {
-  kernels::set_fused_enabled(process.fused_kernels);
+  set_fast_kernels_enabled(process.fused_kernels);
   if (process.retain_host_memory) retain_freed_host_memory();
 }
 

@@ -31,10 +31,10 @@ torch::Tensor cpu_fp32(const torch::Tensor& t) {
   return t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
 }
 
-// One #1406 pass: blockwise GPTQ of the permuted W with row scales `s`,
-// using the upper Cholesky factor U of the permuted H^-1.
-torch::Tensor gptq_pass_pr1406(const torch::Tensor& w_perm, const torch::Tensor& u,
-                               const torch::Tensor& s, const IntGrid& grid, int64_t block_size) {
+// One blockwise GPTQ pass (#1406 and #1855) over the permuted W with fixed
+// row scales `s`, using the upper Cholesky factor U of the permuted H^-1.
+torch::Tensor gptq_pass(const torch::Tensor& w_perm, const torch::Tensor& u, const torch::Tensor& s,
+                        const IntGrid& grid, int64_t block_size) {
   const int64_t rows = w_perm.size(0);
   const int64_t cols = w_perm.size(1);
   const torch::Tensor sf = s.to(torch::kFloat32);
@@ -67,51 +67,88 @@ torch::Tensor gptq_pass_pr1406(const torch::Tensor& w_perm, const torch::Tensor&
   return q_all;
 }
 
+// The act-ordered problem both #1406 and #1855 solve: dead columns zeroed,
+// H damped, columns sorted by descending diag H, and the upper Cholesky
+// factor of the permuted H^-1.
+struct ActOrder {
+  torch::Tensor w_perm;    // W[:, perm], dead columns 0
+  torch::Tensor u;         // upper Cholesky factor of (H[perm][:, perm])^-1
+  torch::Tensor inv_perm;  // undoes perm
+};
+
+ActOrder act_order(const torch::Tensor& w32, torch::Tensor h, double damp, const char* what) {
+  const int64_t cols = w32.size(1);
+  // Dead inputs (never active) get a unit diagonal and zero weights.
+  const torch::Tensor dead = h.diagonal() == 0;
+  h.diagonal().masked_fill_(dead, 1.0);
+  h.diagonal().add_(damp * h.diagonal().mean());
+  // The columns with the largest input energy go first.
+  const torch::Tensor perm = torch::argsort(h.diagonal(), /*dim=*/-1, /*descending=*/true);
+  ActOrder out;
+  out.inv_perm = torch::argsort(perm);
+  out.w_perm = w32.index_select(1, perm).clone();
+  out.w_perm.index_put_({Slice(), dead.index_select(0, perm)}, 0.0);
+  const torch::Tensor h_perm = h.index_select(0, perm).index_select(1, perm);
+  try {
+    const torch::Tensor l = torch::linalg_cholesky(h_perm);
+    out.u = torch::linalg_cholesky(torch::cholesky_inverse(l), /*upper=*/true);
+  } catch (const c10::Error&) {
+    fail("{}: the damped Hessian ({}x{}) is not positive definite", what, cols, cols);
+  }
+  return out;
+}
+
 }  // namespace
 
 IntQuantized gptq_quantize_pr1406(const torch::Tensor& weight, const torch::Tensor& hessian,
                                   const IntGrid& grid, const std::vector<double>& candidates,
                                   int64_t block_size) {
   const torch::Tensor w32 = cpu_fp32(weight);
-  torch::Tensor h = cpu_fp32(hessian).clone();
+  const torch::Tensor h = cpu_fp32(hessian).clone();
   check_inputs(w32, h, block_size, "gptq_quantize_pr1406");
   PGOLF_CHECK(!candidates.empty(), "gptq_quantize_pr1406: no clip candidates");
-  const int64_t cols = w32.size(1);
-
-  // Dead inputs (never active) get a unit diagonal and zero weights.
-  const torch::Tensor dead = h.diagonal() == 0;
-  h.diagonal().masked_fill_(dead, 1.0);
-  h.diagonal().add_(0.005 * h.diagonal().mean());
-  // Act-order: the columns with the largest input energy go first.
-  const torch::Tensor perm = torch::argsort(h.diagonal(), /*dim=*/-1, /*descending=*/true);
-  const torch::Tensor inv_perm = torch::argsort(perm);
-  torch::Tensor w_perm = w32.index_select(1, perm).clone();
-  w_perm.index_put_({Slice(), dead.index_select(0, perm)}, 0.0);
-  const torch::Tensor h_perm = h.index_select(0, perm).index_select(1, perm);
-
-  torch::Tensor u;
-  try {
-    const torch::Tensor l = torch::linalg_cholesky(h_perm);
-    u = torch::linalg_cholesky(torch::cholesky_inverse(l), /*upper=*/true);
-  } catch (const c10::Error&) {
-    fail("gptq_quantize_pr1406: the damped Hessian ({}x{}) is not positive definite", cols, cols);
-  }
+  const ActOrder ordered = act_order(w32, h, 0.005, "gptq_quantize_pr1406");
 
   torch::Tensor best_q, best_s;
   double best_err = std::numeric_limits<double>::infinity();
   for (const double p : candidates) {
     // Row clips come from the original (unpermuted) W.
     const torch::Tensor s = row_scales(row_clips(w32, p, ClipQuantile::kInterpolated), grid);
-    const torch::Tensor q = gptq_pass_pr1406(w_perm, u, s, grid, block_size);
+    const torch::Tensor q = gptq_pass(ordered.w_perm, ordered.u, s, grid, block_size);
     // Plain weight MSE against the permuted, dead-zeroed W (not Hessian-weighted).
-    const double mse = (w_perm - dequantize_codes(q, s)).pow(2).mean().item<double>();
+    const double mse = (ordered.w_perm - dequantize_codes(q, s)).pow(2).mean().item<double>();
     if (mse < best_err || !best_q.defined()) {
       best_q = q;
       best_s = s;
       best_err = mse;
     }
   }
-  return {best_q.index_select(1, inv_perm).contiguous(), best_s};
+  return {best_q.index_select(1, ordered.inv_perm).contiguous(), best_s};
+}
+
+IntGrid sdclip_grid(int bits) {
+  PGOLF_CHECK(bits >= 2 && bits <= 8, "SDClip: {} bits outside [2, 8]", bits);
+  const int range = (1 << (bits - 1)) - 1;
+  return IntGrid{bits, -range, range, ScaleRule::kPr461};
+}
+
+torch::Tensor sdclip_scales(const torch::Tensor& weight, int bits, double clip_sigmas) {
+  const torch::Tensor w32 = cpu_fp32(weight);
+  PGOLF_CHECK(w32.dim() == 2, "SDClip: needs a 2-D weight, got {}", c10::str(w32.sizes()));
+  const int range = sdclip_grid(bits).qmax;
+  return (w32.std(/*dim=*/1) * clip_sigmas / range).clamp_min(1e-10).to(torch::kFloat16);
+}
+
+IntQuantized gptq_quantize_sdclip(const torch::Tensor& weight, const torch::Tensor& hessian,
+                                  int bits, double clip_sigmas, int64_t block_size) {
+  const torch::Tensor w32 = cpu_fp32(weight);
+  const torch::Tensor h = cpu_fp32(hessian).clone();
+  check_inputs(w32, h, block_size, "gptq_quantize_sdclip");
+  const IntGrid grid = sdclip_grid(bits);
+  const torch::Tensor s = sdclip_scales(w32, bits, clip_sigmas);
+  const ActOrder ordered = act_order(w32, h, 0.01, "gptq_quantize_sdclip");
+  const torch::Tensor q = gptq_pass(ordered.w_perm, ordered.u, s, grid, block_size);
+  return {q.index_select(1, ordered.inv_perm).contiguous(), s};
 }
 
 IntQuantized gptq_quantize_pr562(const torch::Tensor& weight, const torch::Tensor& hessian,

@@ -9,6 +9,9 @@
 //   #562 (gptq_quantize_weight): per-row scales from §3.4.b first, damping
 //     0.01 mean diag, ascending diag order, the full H^-1 itself (not its
 //     Cholesky factor), diagonal fallback if H is not positive definite.
+//   #1855 (gptq_quantize_weight, "SDClip"): #1406's column loop with one
+//     scale per row fixed first, k * std(row) / (2^(bits-1) - 1) in fp16 (no
+//     clip search), damping 0.01 mean diag (docs/entries/pr1855.md §7.3).
 #pragma once
 
 #include <torch/types.h>
@@ -33,6 +36,16 @@ IntQuantized gptq_quantize_pr1406(const torch::Tensor& weight, const torch::Tens
 // #562: W [rows, cols], H [cols, cols] undamped (its accumulator does not damp).
 IntQuantized gptq_quantize_pr562(const torch::Tensor& weight, const torch::Tensor& hessian,
                                  const IntGrid& grid, int64_t block_size = kGptqBlockSize);
+
+// #1855: W [rows, cols], H [cols, cols] undamped (averaged per batch), codes
+// in [-(2^(bits-1) - 1), 2^(bits-1) - 1], row scales sdclip_scales(W).
+IntQuantized gptq_quantize_sdclip(const torch::Tensor& weight, const torch::Tensor& hessian,
+                                  int bits, double clip_sigmas,
+                                  int64_t block_size = kGptqBlockSize);
+// fp16 [rows]: max(k * std(row) / (2^(bits-1) - 1), 1e-10), std unbiased.
+torch::Tensor sdclip_scales(const torch::Tensor& weight, int bits, double clip_sigmas);
+// The symmetric grid of that scheme: [-(2^(bits-1) - 1), 2^(bits-1) - 1].
+IntGrid sdclip_grid(int bits);
 
 // tr((W - Ŵ) H (W - Ŵ)^T) in fp64, Ŵ = q * s: the proxy loss GPTQ minimises.
 double hessian_weighted_error(const torch::Tensor& weight, const IntQuantized& quantized,

@@ -15,7 +15,7 @@ HessianAccumulator::HessianAccumulator(int64_t columns, Options options)
               options.damp);
 }
 
-void HessianAccumulator::add(const torch::Tensor& inputs) {
+void HessianAccumulator::add(const torch::Tensor& inputs, bool new_batch) {
   PGOLF_CHECK(inputs.defined() && inputs.dim() >= 1 && inputs.size(-1) == columns_,
               "HessianAccumulator: inputs {} do not have {} columns",
               inputs.defined() ? c10::str(inputs.sizes()) : std::string("undefined"), columns_);
@@ -32,7 +32,7 @@ void HessianAccumulator::add(const torch::Tensor& inputs) {
     if (!sum_.defined()) sum_ = torch::zeros({columns_, columns_}, x.options());
     sum_.addmm_(x.t(), x.to(sum_.device()));
   }
-  batches_ += 1;
+  if (new_batch) batches_ += 1;
   rows_ += x.size(0);
 }
 

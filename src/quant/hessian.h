@@ -32,7 +32,9 @@ class HessianAccumulator {
   // Adds X^T X of one batch of inputs [..., columns] (any float dtype and
   // device; the product is taken there in fp32). Per batch (#1406) the sum
   // lives on the CPU; per row (#562) it is one addmm on the inputs' device.
-  void add(const torch::Tensor& inputs);
+  // `new_batch` false: a further run of the layer in the same forward (#1855
+  // counts the runs of a looped block but divides by the forwards).
+  void add(const torch::Tensor& inputs, bool new_batch = true);
 
   int64_t columns() const { return columns_; }
   int64_t batches() const { return batches_; }

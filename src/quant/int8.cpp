@@ -89,7 +89,9 @@ torch::Tensor dequantize_entry(const QuantizedEntry& entry) {
       std::vector<int64_t> view(static_cast<size_t>(entry.q.dim()), 1);
       view[0] = entry.q.size(0);
       const torch::Tensor s = entry.scale.to(torch::kFloat32).view(view);
-      return (entry.q.to(torch::kFloat32) * s).to(entry.orig_dtype).contiguous();
+      torch::Tensor w = entry.q.to(torch::kFloat32) * s;
+      if (entry.lqer.defined()) w = w + lqer_correction(entry.lqer);  // #1855's LQER
+      return w.to(entry.orig_dtype).contiguous();
     }
     case Kind::kInt8PerTensor:
     case Kind::kIntNPerTensor: {
@@ -141,6 +143,12 @@ QuantStats quant_stats(const QuantizedModel& model) {
     if (is_integer_kind(entry.kind)) {
       stats.num_float_tensors += 1;
       stats.int8_payload_bytes += static_cast<int64_t>(entry.scale.nbytes());
+    }
+    if (entry.lqer.defined()) {
+      for (const auto* t :
+           {&entry.lqer.a, &entry.lqer.a_scale, &entry.lqer.b, &entry.lqer.b_scale}) {
+        stats.int8_payload_bytes += static_cast<int64_t>(t->nbytes());
+      }
     }
   }
   return stats;

@@ -22,6 +22,7 @@
 #include "common/enum_names.h"
 #include "config/enums.h"
 #include "io/state_dict.h"
+#include "quant/lqer.h"
 #include "quant/param_groups.h"  // is_control_tensor: control tensors stay fp32
 
 namespace pgolf {
@@ -56,6 +57,9 @@ struct QuantizedEntry {
   // [-2^(bits-1), 2^(bits-1) - 1]. 8 for the int8 kinds, 2..7 for intN
   // (the entries use 5 and 6); 0 for the float and passthrough kinds.
   int bits = 0;
+  // kIntNPerRow only: #1855's low-rank correction (quant/lqer.h), added at
+  // dequantization; undefined for every other tensor.
+  LowRankFactors lqer = {};
 };
 
 // The kinds' names in artifacts and reports.

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <initializer_list>
 #include <tuple>
@@ -13,6 +14,7 @@
 #include "quant/clip_search.h"
 #include "quant/gptq.h"
 #include "quant/intn.h"
+#include "quant/lqer.h"
 #include "quant/param_groups.h"
 
 namespace pgolf {
@@ -47,6 +49,7 @@ bool is_control(SchemeId id, const std::string& name) {
     case SchemeId::kPr562:
       return contains_any(name, {"bigram.scale"});
     case SchemeId::kInt8Baseline:
+    case SchemeId::kPr1855:  // routed by size alone (pr1855_format)
       break;
   }
   return false;
@@ -74,6 +77,87 @@ Category classify(SchemeId id, const std::string& name) {
   // ".proj." outside ".mlp." (already taken) is attention: bigram.proj, ve_shared.proj.
   if (contains_any(name, {".attn.", ".proj."})) return Category::kAttn;
   return Category::kOther;
+}
+
+// #1855's routing (gptq_mixed_quantize): the gate rule comes before the size rule.
+TensorFormat pr1855_format(const QuantScheme& scheme, const std::string& name,
+                           const torch::Tensor& t) {
+  const bool gate =
+      name.ends_with(".attn_gate_w") && t.dim() == 2 && t.numel() >= 32 && t.numel() <= 8'192;
+  if (scheme.sdclip.gate_int8 && gate) return TensorFormat::kInt8;
+  if (t.numel() <= 65'536) return TensorFormat::kKeepFp16;
+  switch (scheme.sdclip.bits_for(name)) {
+    case 7:
+      return TensorFormat::kInt7;
+    case 6:
+      return TensorFormat::kInt6;
+    case 5:
+      return TensorFormat::kInt5;
+  }
+  fail("pr1855: '{}' gets {} bits; MATRIX_BITS and EMBED_BITS must be 5, 6 or 7", name,
+       scheme.sdclip.bits_for(name));
+}
+
+// #1855's _quantize_gate_int8_row: s = fp16(max|row| / 127), no percentile clip.
+std::pair<torch::Tensor, torch::Tensor> quantize_gate_int8_row(const torch::Tensor& w) {
+  const torch::Tensor w32 = w.to(torch::kFloat32).contiguous();
+  const torch::Tensor s = (w32.abs().amax(1).clamp_min(1e-10) / 127.0).to(torch::kFloat16);
+  const torch::Tensor q =
+      torch::clamp(torch::round(w32 / s.to(torch::kFloat32).view({-1, 1})), -127, 127)
+          .to(torch::kInt8);
+  return {q, s};
+}
+
+// #1855's SDClip GPTQ (RTN with the same scales without a Hessian).
+IntQuantized quantize_sdclip(const QuantScheme& scheme, const std::string& name,
+                             const torch::Tensor& t, const Hessians* hessians) {
+  PGOLF_CHECK(t.dim() == 2, "pr1855: '{}' is {}-D; SDClip quantizes matrices", name, t.dim());
+  const int bits = scheme.sdclip.bits_for(name);
+  const double sigmas = scheme.sdclip.sigmas_for(name);
+  if (!hessians) {
+    const torch::Tensor s = sdclip_scales(t, bits, sigmas);
+    return {quantize_with_scales(t.to(torch::kFloat32), s, sdclip_grid(bits)), s};
+  }
+  const torch::Tensor* h = find_hessian(*hessians, name, t.size(1), HessianMatch::kExact);
+  PGOLF_CHECK(h, "pr1855: no Hessian for '{}' (GPTQ calibration observed {} matrices)", name,
+              hessians->size());
+  return gptq_quantize_sdclip(t, *h, bits, sigmas);
+}
+
+// LQER (quant/lqer.h): the top_k GPTQ tensors by ||W - q*s||_F, largest
+// first (a stable sort, as the script's sorted()), each given its factors.
+void add_lqer(QuantizedModel& model, const StateDict& dict, const LqerOptions& options) {
+  std::vector<std::pair<double, size_t>> norms;  // (error norm, entry index)
+  for (size_t i = 0; i < model.entries.size(); ++i) {
+    const QuantizedEntry& e = model.entries[i];
+    if (e.kind != Kind::kIntNPerRow) continue;
+    const torch::Tensor error =
+        dict[i].second.to(torch::kCPU, torch::kFloat32) - dequantize_codes(e.q, e.scale);
+    norms.emplace_back(static_cast<double>(error.norm().item<float>()), i);
+  }
+  std::stable_sort(norms.begin(), norms.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  const size_t k = std::min(norms.size(), static_cast<size_t>(options.top_k));
+  for (size_t n = 0; n < k; ++n) {
+    QuantizedEntry& e = model.entries[norms[n].second];
+    const torch::Tensor error = dict[norms[n].second].second.to(torch::kCPU, torch::kFloat32) -
+                                dequantize_codes(e.q, e.scale);
+    e.lqer = lqer_factorize(error, options);
+  }
+}
+
+int format_bits(TensorFormat format) {
+  switch (format) {
+    case TensorFormat::kInt7:
+      return 7;
+    case TensorFormat::kInt6:
+      return 6;
+    case TensorFormat::kInt5:
+      return 5;
+    default:
+      break;
+  }
+  fail("format {} has no code width", format_name(format));
 }
 
 IntGrid grid_for(SchemeId id, TensorFormat format) {
@@ -105,6 +189,7 @@ IntQuantized quantize_intn(const QuantScheme& scheme, const std::string& name,
       return clip_search_per_row(t, grid, clip_candidates_pr1406(), ClipQuantile::kInterpolated);
     }
     case SchemeId::kInt8Baseline:
+    case SchemeId::kPr1855:  // quantize_sdclip
       break;
   }
   fail("quantize: scheme {} has no int5/int6 tensors ('{}')", scheme_name(scheme.id), name);
@@ -134,14 +219,19 @@ QuantizedEntry quantize_entry(const QuantScheme& scheme, const std::string& name
     case TensorFormat::kInt8:
       entry.kind = t.dim() == 2 ? Kind::kInt8PerRow : Kind::kInt8PerTensor;
       entry.bits = 8;
-      std::tie(entry.q, entry.scale) = quantize_float_tensor_int8(t);
+      std::tie(entry.q, entry.scale) = scheme.id == SchemeId::kPr1855
+                                           ? quantize_gate_int8_row(t)
+                                           : quantize_float_tensor_int8(t);
       break;
+    case TensorFormat::kInt7:
     case TensorFormat::kInt6:
     case TensorFormat::kInt5: {
-      const IntGrid grid = grid_for(scheme.id, format);
-      const IntQuantized q = quantize_intn(scheme, name, t, grid, hessians);
+      const IntQuantized q =
+          scheme.id == SchemeId::kPr1855
+              ? quantize_sdclip(scheme, name, t, hessians)
+              : quantize_intn(scheme, name, t, grid_for(scheme.id, format), hessians);
       entry.kind = t.dim() == 2 ? Kind::kIntNPerRow : Kind::kIntNPerTensor;
-      entry.bits = grid.bits;
+      entry.bits = format_bits(format);
       entry.q = q.q;
       entry.scale = q.scale;
       break;
@@ -150,37 +240,23 @@ QuantizedEntry quantize_entry(const QuantScheme& scheme, const std::string& name
   return entry;
 }
 
-constexpr std::array<SchemeId, 5> kSchemes = {SchemeId::kInt8Baseline, SchemeId::kPr1406,
-                                              SchemeId::kPr461, SchemeId::kPr456, SchemeId::kPr562};
-
 }  // namespace
 
+int SdClipOptions::bits_for(const std::string& name) const {
+  return name.find("tok_emb") != std::string::npos ? embed_bits : matrix_bits;
+}
+
+double SdClipOptions::sigmas_for(const std::string& name) const {
+  if (name.find("tok_emb") != std::string::npos) return embed_sigmas;
+  if (name.find(".mlp.") != std::string::npos) return mlp_sigmas;
+  if (name.find(".attn.") != std::string::npos) return attn_sigmas;
+  return matrix_sigmas;
+}
+
 QuantScheme quant_scheme(std::string_view name) {
-  if (name == "baseline") return QuantScheme{};
-  return QuantScheme{parse_name<SchemeId>(name, "quantization scheme")};
-}
-
-std::string_view scheme_quant_format(SchemeId id) {
-  switch (id) {
-    case SchemeId::kInt8Baseline:
-      return kInt8Format;
-    case SchemeId::kPr1406:
-      return "pr1406_mixed_int6_v1";
-    case SchemeId::kPr461:
-      return "pr461_mixed_int5_int6_v1";
-    case SchemeId::kPr456:
-      return "pr456_mixed_int5_int6_v1";
-    case SchemeId::kPr562:
-      return "pr562_mixed_int5_int6_v1";
-  }
-  fail("invalid quantization scheme {}", static_cast<int>(id));
-}
-
-bool is_known_quant_format(std::string_view format) {
-  for (const SchemeId id : kSchemes) {
-    if (scheme_quant_format(id) == format) return true;
-  }
-  return false;
+  QuantScheme scheme;
+  if (name != "baseline") scheme.id = parse_name<SchemeId>(name, "quantization scheme");
+  return scheme;
 }
 
 TensorFormat assign_format(const QuantScheme& scheme, const std::string& name,
@@ -188,6 +264,7 @@ TensorFormat assign_format(const QuantScheme& scheme, const std::string& name,
   PGOLF_CHECK(tensor.defined(), "assign_format: tensor '{}' is undefined", name);
   const SchemeId id = scheme.id;
   if (!tensor.is_floating_point()) return TensorFormat::kPassthrough;
+  if (id == SchemeId::kPr1855) return pr1855_format(scheme, name, tensor);
   const int64_t numel = tensor.numel();
   if (id == SchemeId::kInt8Baseline) {
     if (numel > kInt8KeepFloatMaxNumel) return TensorFormat::kInt8;
@@ -219,6 +296,7 @@ TensorFormat entry_format(const QuantizedEntry& entry) {
       return TensorFormat::kInt8;
     case Kind::kIntNPerRow:
     case Kind::kIntNPerTensor:
+      if (entry.bits == 7) return TensorFormat::kInt7;
       if (entry.bits == 6) return TensorFormat::kInt6;
       if (entry.bits == 5) return TensorFormat::kInt5;
       break;
@@ -238,6 +316,7 @@ QuantizedModel quantize_model(const StateDict& dict, const QuantScheme& scheme,
     for (const auto& [name, tensor] : dict) {
       model.entries.push_back(quantize_entry(scheme, name, tensor, hessians));
     }
+    if (scheme.id == SchemeId::kPr1855 && scheme.lqer.enabled) add_lqer(model, dict, scheme.lqer);
   }
   model.storage = scheme.storage;
   return model;

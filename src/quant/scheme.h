@@ -9,6 +9,10 @@
 //           tensors <= 8,192 elements, fp32 for large control tensors
 //   pr562   as pr461 with the per-row clip search always on (full GPTQ with a
 //           Hessian), fp16 tok_emb and blocks.8.attn.c_k
+//   pr1855  int8 per row for the attention gates (attn_gate_w), fp16 for
+//           every other tensor <= 65,536 elements, SDClip GPTQ for the rest:
+//           int6 matrices, int7 tok_emb; then LQER on the LQER_TOP_K tensors
+//           with the largest error (docs/entries/pr1855.md §7.3-7.5)
 // #1406 names are its unbanked aliases (blocks.{i}.attn.c_q.weight, ...):
 // splitting its banks into them is the caller's job.
 #pragma once
@@ -20,12 +24,30 @@
 #include <string_view>
 
 #include "io/state_dict.h"
+#include "quant/formats.h"
 #include "quant/hessian.h"
 #include "quant/int8.h"
+#include "quant/lqer.h"
 
 namespace pgolf {
 
 // SchemeId: config/enums.h (QUANT_FORMAT).
+
+// #1855's SDClip GPTQ: code widths, and the row clip k (in standard
+// deviations) by role, the first that matches the name: "tok_emb" embed,
+// ".mlp." mlp, ".attn." attn, else matrix.
+struct SdClipOptions {
+  int matrix_bits = 6;  // MATRIX_BITS
+  int embed_bits = 7;   // EMBED_BITS
+  double matrix_sigmas = 12.85;
+  double mlp_sigmas = 11.5;
+  double attn_sigmas = 13.0;
+  double embed_sigmas = 14.0;
+  bool gate_int8 = true;  // GATED_ATTN_QUANT_GATE
+
+  int bits_for(const std::string& name) const;
+  double sigmas_for(const std::string& name) const;
+};
 
 struct QuantScheme {
   SchemeId id = SchemeId::kInt8Baseline;
@@ -35,29 +57,29 @@ struct QuantScheme {
   // (§3.11); on synthetic Gaussian int6/int5 codes lzma -9 compressed them
   // 6-9% smaller than the packed bytes, so containers stay the default.
   CodeStorage storage = CodeStorage::kInt8Container;
+  SdClipOptions sdclip;  // pr1855
+  LqerOptions lqer;      // pr1855
 };
 
 // "int8" (or "baseline"), "pr1406", "pr461", "pr456", "pr562"; throws pgolf::Error otherwise.
 QuantScheme quant_scheme(std::string_view name);
 inline std::string_view scheme_name(SchemeId id) { return name_of(id); }
-// The QuantizedModel::format an entry's export carries ("int8_clean_per_row_v1", ...).
-std::string_view scheme_quant_format(SchemeId id);
-// Whether an artifact's quant format is one this pgolf writes.
-bool is_known_quant_format(std::string_view format);
 
 enum class TensorFormat {
   kPassthrough,  // non-float, stored unchanged
   kKeepFp32,     // float kept as fp32 (control tensors)
   kKeepFp16,     // float kept as fp16 (the baseline keeps fp16/fp64 tensors as they are)
   kInt8,         // int8, per row for 2-D (§3.2), else per tensor
+  kInt7,         // #1855's tok_emb
   kInt6,
   kInt5,
 };
-constexpr std::array<EnumName<TensorFormat>, 6> enum_names(TensorFormat) {
+constexpr std::array<EnumName<TensorFormat>, 7> enum_names(TensorFormat) {
   return {{{TensorFormat::kPassthrough, "passthrough"},
            {TensorFormat::kKeepFp32, "fp32"},
            {TensorFormat::kKeepFp16, "fp16"},
            {TensorFormat::kInt8, "int8"},
+           {TensorFormat::kInt7, "int7"},
            {TensorFormat::kInt6, "int6"},
            {TensorFormat::kInt5, "int5"}}};
 }
@@ -71,8 +93,10 @@ TensorFormat entry_format(const QuantizedEntry& entry);
 
 // Quantizes every tensor of `dict` by the scheme. `hessians` (by weight name,
 // quant/hessian.h) switch int5/int6 2-D tensors to full GPTQ for pr1406 (exact
-// name) and pr562 (substring and column match, as #562); the other schemes
-// ignore them. Inputs are not modified; the result lives on the CPU.
+// name) and pr562 (substring and column match, as #562), and every pr1855
+// matrix (exact name; without Hessians pr1855 rounds to nearest with the same
+// scales); pr461/pr456 ignore them. Inputs are not modified; the result lives
+// on the CPU.
 QuantizedModel quantize_model(const StateDict& dict, const QuantScheme& scheme,
                               const Hessians* hessians = nullptr);
 // The inverse: same names and order, original dtypes, CPU (= dequantize()).

@@ -130,16 +130,31 @@ std::string significance(const std::vector<RunRecord>& runs, const SubmitOptions
       t.df, t.p_value, t.p_value < 0.01 ? "meets" : "does NOT meet");
 }
 
-// The files the build counts as code (CMakeLists.txt): src/ less
-// src/workflow/, cmake/*.cmake, CMakeLists.txt.
+// The source the runs were built from, training included (a reader needs it
+// to reproduce them): src/ less the workflow, tools/, cmake/ and
+// CMakeLists.txt. The counted code is its evaluator closure (common/code_size.h).
 int64_t copy_source(const std::filesystem::path& root, const std::filesystem::path& dest) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files = {root / "CMakeLists.txt"};
+  for (const char* folder : {"src", "tools", "cmake"}) {
+    if (!fs::exists(root / folder)) continue;
+    for (const auto& entry : fs::recursive_directory_iterator(root / folder)) {
+      const std::string rel = fs::relative(entry.path(), root).generic_string();
+      const std::string ext = entry.path().extension().string();
+      const bool workflow =
+          rel.starts_with("src/workflow/") || rel.starts_with("src/cli/workflow/");
+      if (entry.is_regular_file() && !workflow &&
+          (ext == ".h" || ext == ".cpp" || ext == ".cmake")) {
+        files.push_back(entry.path());
+      }
+    }
+  }
   int64_t bytes = 0;
-  for (const std::string& name : code_files()) {
-    const auto file = root / name;
-    const auto target = dest / name;
-    std::filesystem::create_directories(target.parent_path());
-    std::filesystem::copy_file(file, target, std::filesystem::copy_options::overwrite_existing);
-    bytes += static_cast<int64_t>(std::filesystem::file_size(file));
+  for (const fs::path& file : files) {
+    const auto target = dest / fs::relative(file, root);
+    fs::create_directories(target.parent_path());
+    fs::copy_file(file, target, fs::copy_options::overwrite_existing);
+    bytes += static_cast<int64_t>(fs::file_size(file));
   }
   return bytes;
 }
@@ -331,9 +346,12 @@ void write_record_folder(const std::vector<RunRecord>& runs, const SubmitOptions
   if (!o.source_dir.empty()) {
     const int64_t copied = copy_source(o.source_dir, o.out / "pgolf");
     const int64_t counted = runs.front().results.value("code_bytes", int64_t{0});
+    const int64_t bundle = code_size().bytes;
     source_note = fmt::format(
-        "`pgolf/` holds the counted source: {} bytes copied{}.", with_commas(copied),
-        copied == counted ? ", exactly the code bytes the runs counted"
+        "`pgolf/` holds the source that trained and evaluated the runs ({} bytes). The code "
+        "bytes counted are its evaluator's, bundled and compressed: {} bytes{}.",
+        with_commas(copied), with_commas(bundle),
+        bundle == counted ? ", as the runs counted"
                           : fmt::format(" (the runs counted {}: the checkout changed since)",
                                         with_commas(counted)));
   }

@@ -89,7 +89,7 @@ TEST(ArtifactTest, RoundTripIsBitExactForEveryCodec) {
     const LoadedArtifact loaded = decode_artifact(bytes);
     expect_same_model(model, loaded.model);
     EXPECT_EQ(loaded.config, kConfig);
-    EXPECT_EQ(loaded.info.format_version, 2u);
+    EXPECT_EQ(loaded.info.format_version, kArtifactVersion);
     EXPECT_EQ(loaded.info.codec, codec);
     EXPECT_EQ(loaded.info.level, default_level(codec));
     EXPECT_EQ(loaded.info.quant_format, "int8_clean_per_row_v1");
@@ -142,8 +142,8 @@ TEST(ArtifactTest, FlippedMagicAndBadVersion) {
   bad[3] ^= 0x20;
   EXPECT_PGOLF_ERROR(decode_artifact(bad), "not a pgolf artifact (bad magic)");
   bad = good;
-  bad[8] = 3;
-  EXPECT_PGOLF_ERROR(decode_artifact(bad), "unsupported artifact version 3");
+  bad[8] = 4;
+  EXPECT_PGOLF_ERROR(decode_artifact(bad), "unsupported artifact version 4");
   bad[8] = 0;
   EXPECT_PGOLF_ERROR(decode_artifact(bad), "unsupported artifact version 0");
 }
@@ -277,12 +277,11 @@ TEST(ArtifactTest, BoolBytesAreChecked) {
 
 TEST(ArtifactTest, EncodeRejectsUnsupportedDtypes) {
   QuantizedModel model;
-  model.entries.push_back({"c",
-                           Kind::kPassthrough,
-                           torch::zeros({2}, torch::kComplexFloat),
-                           {},
-                           torch::kComplexFloat,
-                           0});
+  QuantizedEntry complex;
+  complex.name = "c";
+  complex.q = torch::zeros({2}, torch::kComplexFloat);
+  complex.orig_dtype = torch::kComplexFloat;
+  model.entries.push_back(complex);
   EXPECT_PGOLF_ERROR(encode_artifact(model, kConfig, Codec::kNone, 0),
                      "tensor 'c' has unsupported dtype");
 }

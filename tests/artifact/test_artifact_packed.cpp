@@ -82,7 +82,7 @@ TEST_F(ArtifactPackedTest, EveryFormatRoundTripsBitForBit) {
         QuantizedModel model = quantized;
         model.storage = storage;
         const LoadedArtifact loaded = decode_artifact(encode_artifact(model, kConfig, codec, 3));
-        EXPECT_EQ(loaded.info.format_version, 2u);
+        EXPECT_EQ(loaded.info.format_version, kArtifactVersion);
         EXPECT_EQ(loaded.info.quant_format, model.format);
         const bool any_intn = model.entries[3].kind == Kind::kIntNPerRow;
         EXPECT_EQ(loaded.model.storage, any_intn ? storage : CodeStorage::kInt8Container);

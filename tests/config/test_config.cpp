@@ -166,7 +166,14 @@ TEST(QuantConfig, OptionsParseAndImpossibleOnesAreRejected) {
                      "QUANT_FORMAT: 'int4' is not one of int8 | pr1406 | pr461 | pr456 | pr562");
   EXPECT_PGOLF_ERROR(parse({"--code-storage", "bits"}),
                      "CODE_STORAGE: 'bits' is not one of int8 | packed");
-  EXPECT_PGOLF_ERROR(parse({"--gptq"}), "GPTQ=1 needs QUANT_FORMAT pr1406 or pr562");
+  EXPECT_PGOLF_ERROR(parse({"--gptq"}), "GPTQ=1 needs QUANT_FORMAT pr1406, pr562 or pr1855");
+  EXPECT_PGOLF_ERROR(parse({"--matrix-bits", "8"}),
+                     "MATRIX_BITS=8 and EMBED_BITS=7 must be 5, 6 or 7");
+  EXPECT_PGOLF_ERROR(parse({"--lqer-rank", "0"}), "LQER_RANK=0 must be > 0");
+  EXPECT_PGOLF_ERROR(parse({"--mlp-clip-sigmas", "-1"}), "the *_CLIP_SIGMAS must be positive");
+  EXPECT_PGOLF_ERROR(
+      parse({"--compressor", "zpaq"}),
+      "COMPRESSOR: 'zpaq' is not one of zlib | zstd | lzma | brotli | pergroup | auto");
   EXPECT_PGOLF_ERROR(parse({"--gptq-lite", "--quant-format", "pr1406"}), "GPTQ_LITE");
   EXPECT_PGOLF_ERROR(parse({"--gptq-calib", "val"}), "GPTQ_CALIB: 'val' is not one of");
   EXPECT_PGOLF_ERROR(parse({"--prune-frac", "1.5"}), "PRUNE_FRAC=1.5");

@@ -114,6 +114,42 @@ ModelConfig gptq_sized_config() {
   return c;
 }
 
+TEST_F(ExportTest, Pr1855CalibrationCountsEveryLoopPassAndTheHeadInput) {
+  torch::manual_seed(6);
+  GPT model(testing::tiny_pr1855_config());  // blocks 1-2 run twice when looped
+  model->set_looping(true);
+  model->set_document_attention(true);
+  std::vector<torch::Tensor> batches;
+  for (int i = 0; i < 2; ++i) batches.push_back(torch::randint(64, {2, 16}, torch::kLong));
+  const auto collect = [&](const CalibrationOptions& options) {
+    size_t next = 0;
+    return collect_hessians(
+        model, [&] { return batches[next++]; }, 2, options);
+  };
+  const Hessians every = collect(calibration_pr1855());
+  CalibrationOptions first_only = calibration_pr1855();
+  first_only.every_pass = false;
+  const Hessians first = collect(first_only);
+  EXPECT_TRUE(model->document_attention());  // restored
+  const auto h = [](const Hessians& hs, const std::string& name) {
+    for (const auto& [n, t] : hs) {
+      if (n == name) return t;
+    }
+    return torch::Tensor();
+  };
+  // The tied head's input, as the record collects it (the final norm's output).
+  ASSERT_TRUE(h(every, "tok_emb.weight").defined());
+  EXPECT_EQ(h(every, "tok_emb.weight").size(0), testing::tiny_pr1855_config().model_dim);
+  // A block run once: the same either way (divided by the 2 forwards, undamped).
+  EXPECT_TRUE(
+      torch::equal(h(every, "blocks.0.attn.c_q.weight"), h(first, "blocks.0.attn.c_q.weight")));
+  // A looped block adds both runs, still divided by the forwards, not the runs.
+  const double ratio = h(every, "blocks.1.mlp.fc.weight").trace().item<double>() /
+                       h(first, "blocks.1.mlp.fc.weight").trace().item<double>();
+  EXPECT_GT(ratio, 1.5);
+  EXPECT_LT(ratio, 2.5);
+}
+
 TEST_F(ExportTest, HessiansFromBatchesDriveFullGptq) {
   torch::manual_seed(5);
   const ModelConfig config = gptq_sized_config();
@@ -130,7 +166,7 @@ TEST_F(ExportTest, HessiansFromBatchesDriveFullGptq) {
         ++calls;
         return torch::randint(config.vocab_size, {2, 16}, torch::kLong);
       },
-      3, HessianAccumulator::pr1406());
+      3, calibration_pr1406());
   EXPECT_EQ(calls, 3);
   // 6 matrices x 2 layers + bigram.proj + ve_shared.proj.
   EXPECT_EQ(hessians.size(), 14u);

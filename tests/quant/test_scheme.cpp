@@ -37,6 +37,7 @@ void expect_formats(const QuantScheme& scheme, const std::vector<Case>& cases) {
 constexpr auto kFp32 = TensorFormat::kKeepFp32;
 constexpr auto kFp16 = TensorFormat::kKeepFp16;
 constexpr auto kInt8 = TensorFormat::kInt8;
+constexpr auto kInt7 = TensorFormat::kInt7;
 constexpr auto kInt6 = TensorFormat::kInt6;
 constexpr auto kInt5 = TensorFormat::kInt5;
 
@@ -45,6 +46,7 @@ TEST_F(QuantSchemeTest, Names) {
   EXPECT_EQ(quant_scheme("pr461").id, SchemeId::kPr461);
   EXPECT_EQ(quant_scheme("pr456").id, SchemeId::kPr456);
   EXPECT_EQ(quant_scheme("pr562").id, SchemeId::kPr562);
+  EXPECT_EQ(quant_scheme("pr1855").id, SchemeId::kPr1855);
   EXPECT_EQ(quant_scheme("int8").id, SchemeId::kInt8Baseline);
   EXPECT_EQ(quant_scheme("baseline").id, SchemeId::kInt8Baseline);
   EXPECT_PGOLF_ERROR(quant_scheme("pr999"),
@@ -263,6 +265,111 @@ TEST_F(QuantSchemeTest, HessiansSwitchToFullGptq) {
   const QuantizedModel q562 = quantize_model(dict, quant_scheme("pr562"), &by_module);
   EXPECT_TRUE(torch::equal(
       q562.entries[0].q, gptq_quantize_pr562(dict[0].second, by_module[0].second, int6_pr461()).q));
+}
+
+TEST_F(QuantSchemeTest, Pr1855Formats) {
+  // The record: d = 512, 8 heads, 4 KV heads, MLP 4x, vocab 8192 (docs/entries/pr1855.md §7.4).
+  const QuantScheme scheme = quant_scheme("pr1855");
+  expect_formats(scheme, {{"blocks.3.attn.c_q.weight", {512, 512}, kInt6},
+                          {"blocks.3.attn.c_k.weight", {256, 512}, kInt6},
+                          {"blocks.3.attn.proj.weight", {512, 512}, kInt6},
+                          {"blocks.3.mlp.fc.weight", {2048, 512}, kInt6},
+                          {"blocks.3.mlp.proj.weight", {512, 2048}, kInt6},
+                          {"tok_emb.weight", {8192, 512}, kInt7},
+                          {"blocks.3.attn.attn_gate_w", {8, 12}, kInt8},    // sparse gate
+                          {"blocks.3.attn.attn_gate_w", {8, 512}, kInt8},   // dense: 4,096
+                          {"blocks.3.attn.attn_gate_w", {4, 4}, kFp16},     // < 32 values
+                          {"blocks.3.attn.c_v.weight", {128, 512}, kFp16},  // exactly 65,536
+                          {"skip_weights", {5, 512}, kFp16},
+                          {"blocks.0.resid_mix", {2, 512}, kFp16},
+                          {"smear_gate.weight", {1, 12}, kFp16}});
+  QuantScheme no_gate = scheme;
+  no_gate.sdclip.gate_int8 = false;
+  expect_formats(no_gate, {{"blocks.3.attn.attn_gate_w", {8, 12}, kFp16}});
+  QuantScheme int5 = scheme;
+  int5.sdclip.matrix_bits = 5;
+  expect_formats(int5, {{"blocks.3.mlp.fc.weight", {2048, 512}, kInt5}});
+  EXPECT_EQ(scheme.sdclip.sigmas_for("tok_emb.weight"), 14.0);
+  EXPECT_EQ(scheme.sdclip.sigmas_for("blocks.1.mlp.fc.weight"), 11.5);
+  EXPECT_EQ(scheme.sdclip.sigmas_for("blocks.1.attn.c_q.weight"), 13.0);
+  EXPECT_EQ(scheme.sdclip.sigmas_for("bigram.proj.weight"), 12.85);
+}
+
+StateDict pr1855_model() {
+  torch::manual_seed(11);
+  StateDict dict;
+  dict.emplace_back("blocks.0.attn.c_q.weight", torch::randn({300, 256}) * 0.05);
+  dict.emplace_back("blocks.0.mlp.fc.weight", torch::randn({300, 256}) * 0.05);
+  dict.emplace_back("tok_emb.weight", (torch::randn({300, 256}) * 0.5).to(torch::kBFloat16));
+  dict.emplace_back("blocks.0.attn.attn_gate_w", torch::randn({8, 12}));
+  dict.emplace_back("blocks.0.attn_scale", torch::rand({256}));
+  dict.emplace_back("step", torch::tensor({7}, torch::kInt64));
+  return dict;
+}
+
+TEST_F(QuantSchemeTest, Pr1855RoundsToNearestWithoutHessiansAndRunsGptqWithThem) {
+  const StateDict dict = pr1855_model();
+  QuantScheme scheme = quant_scheme("pr1855");
+  scheme.lqer.enabled = false;
+  const QuantizedModel rtn = quantize_model(dict, scheme);
+  EXPECT_EQ(rtn.format, "pr1855_sdclip_gptq_lqer_v1");
+  const torch::Tensor& w = dict[0].second;
+  const torch::Tensor s = sdclip_scales(w, 6, 13.0);
+  EXPECT_TRUE(torch::equal(rtn.entries[0].scale, s));
+  EXPECT_TRUE(torch::equal(rtn.entries[0].q, quantize_with_scales(w, s, sdclip_grid(6))));
+  EXPECT_EQ(rtn.entries[2].bits, 7);
+  EXPECT_LE(rtn.entries[2].q.abs().max().item<int>(), 63);
+  EXPECT_EQ(rtn.entries[3].kind, Kind::kInt8PerRow);  // the gate: max|row| / 127
+  EXPECT_TRUE(
+      torch::equal(rtn.entries[3].scale, (dict[3].second.abs().amax(1) / 127.0).to(torch::kHalf)));
+  EXPECT_EQ(rtn.entries[3].q.abs().max().item<int>(), 127);
+  EXPECT_EQ(rtn.entries[5].kind, Kind::kPassthrough);
+
+  torch::manual_seed(5);
+  Hessians hessians;
+  for (size_t i = 0; i < 3; ++i) {
+    const torch::Tensor x = torch::randn({512, 256}).matmul(torch::randn({256, 256}));
+    hessians.emplace_back(dict[i].first, x.t().matmul(x) / 16);
+  }
+  const QuantizedModel gptq = quantize_model(dict, scheme, &hessians);
+  const IntQuantized direct = gptq_quantize_sdclip(dict[1].second, hessians[1].second, 6, 11.5);
+  EXPECT_TRUE(torch::equal(gptq.entries[1].q, direct.q));
+  EXPECT_TRUE(torch::equal(gptq.entries[1].scale, direct.scale));
+  EXPECT_FALSE(torch::equal(gptq.entries[1].q, rtn.entries[1].q));
+  // GPTQ lowers the error it minimises.
+  EXPECT_LT(hessian_weighted_error(dict[1].second, direct, hessians[1].second),
+            hessian_weighted_error(dict[1].second, {rtn.entries[1].q, rtn.entries[1].scale},
+                                   hessians[1].second));
+  const Hessians missing(hessians.begin(), hessians.begin() + 2);
+  EXPECT_PGOLF_ERROR(quantize_model(dict, scheme, &missing), "no Hessian for 'tok_emb.weight'");
+}
+
+TEST_F(QuantSchemeTest, Pr1855LqerCorrectsTheTensorsWithTheLargestError) {
+  const StateDict dict = pr1855_model();
+  QuantScheme scheme = quant_scheme("pr1855");
+  scheme.lqer.top_k = 2;
+  const QuantizedModel model = quantize_model(dict, scheme);
+  // tok_emb (std 0.5) has by far the largest error, then one of the two 0.05 matrices.
+  std::vector<double> norms;
+  for (size_t i = 0; i < 3; ++i) {
+    const QuantizedEntry& e = model.entries[i];
+    norms.push_back((dict[i].second.to(torch::kFloat32) - dequantize_codes(e.q, e.scale))
+                        .norm()
+                        .item<double>());
+  }
+  const size_t second = norms[0] > norms[1] ? 0 : 1;
+  EXPECT_TRUE(model.entries[2].lqer.defined());
+  EXPECT_TRUE(model.entries[second].lqer.defined());
+  EXPECT_FALSE(model.entries[1 - second].lqer.defined());
+  EXPECT_FALSE(model.entries[3].lqer.defined());
+  // Dequantization adds the correction, in the original dtype at the end.
+  const StateDict restored = dequantize_model(model);
+  const QuantizedEntry& e = model.entries[second];
+  EXPECT_TRUE(torch::equal(restored[second].second,
+                           dequantize_codes(e.q, e.scale) + lqer_correction(e.lqer)));
+  EXPECT_EQ(restored[2].second.scalar_type(), torch::kBFloat16);
+  const double corrected = (dict[second].second - restored[second].second).norm().item<double>();
+  EXPECT_LT(corrected, norms[second]);
 }
 
 }  // namespace

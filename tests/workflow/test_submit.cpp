@@ -55,11 +55,14 @@ TEST(Submit, WritesARecordFolder) {
         "| **Std** |", "## Significance", "**p = ", "meets the challenge's p < 0.01",
         "## Size and legality", "- [x] Size: the largest artifact + code is",
         "- [ ] Hardware: trained on CPU", "- [x] Scored on the whole validation split",
-        "exactly the code bytes the runs counted", "`train_seed2025.log`"}) {
+        "bundled and compressed", "`train_seed2025.log`"}) {
     EXPECT_NE(readme.find(needle), std::string::npos) << needle << "\n" << readme;
   }
   EXPECT_EQ(read_file(o.out / "train_seed1337.log"), runs[0].log);
   EXPECT_TRUE(std::filesystem::exists(o.out / "pgolf" / "src" / "cli" / "main.cpp"));
+  // The whole source that trained the runs, not only the counted evaluator.
+  EXPECT_TRUE(std::filesystem::exists(o.out / "pgolf" / "src" / "train" / "trainer.cpp"));
+  EXPECT_TRUE(std::filesystem::exists(o.out / "pgolf" / "tools" / "code_bundle.cpp"));
   EXPECT_FALSE(std::filesystem::exists(o.out / "pgolf" / "src" / "workflow"));
 
   // Not over an existing record, and never from an unfinished run.
