@@ -168,7 +168,7 @@ std::string format_report(const ArtifactReport& r) {
   if (!r.non_compliant.empty()) out += fmt::format("NON-COMPLIANT: {}\n", r.non_compliant);
   const bool grouped = !info.pergroup_streams.empty();
   out += fmt::format(
-      "{:<40} {:<6} {:<26} {:>4} {:>16} {:>12} {:>12} {:>9} {:>7} {:>7} {:>10} {:>10}\n", "name",
+      "{:<40} {:<6} {:<32} {:>4} {:>16} {:>12} {:>12} {:>9} {:>7} {:>7} {:>10} {:>10}\n", "name",
       "format", "route", "bits", "shape", "params", "bytes", "lqer_B", "zeros", "H/code", "max_err",
       "rel_err");
   bool any_error = false;
@@ -177,7 +177,7 @@ std::string format_report(const ArtifactReport& r) {
     const std::string route =
         grouped && t.group >= 0 ? fmt::format("{} [g{}]", t.route, t.group) : t.route;
     out += fmt::format(
-        "{:<40} {:<6} {:<26} {:>4} {:>16} {:>12} {:>12} {:>9} {:>6.2f}% {:>7} {:>10} {:>10}\n",
+        "{:<40} {:<6} {:<32} {:>4} {:>16} {:>12} {:>12} {:>9} {:>6.2f}% {:>7} {:>10} {:>10}\n",
         t.name, t.format, route, t.bits, shape_string(t.shape), with_commas(t.numel),
         with_commas(t.stored_bytes), t.lqer_rank > 0 ? with_commas(t.lqer_bytes) : "-",
         100.0 * t.zero_frac, t.entropy_bits > 0 ? fmt::format("{:.3f}", t.entropy_bits) : "-",

@@ -309,7 +309,9 @@ Config pr1855() {
   t.train_seq_len = 2048;
   t.warmup_steps = 20;
   t.max_wallclock_seconds = 600;
-  t.gptq_reserve_seconds = 0.5;
+  // The log's 0.5 s left its 4.7 s calibration outside the 600 s (training
+  // stopped at 599.6 s): 5 s keep ours inside.
+  t.gptq_reserve_seconds = 5;
   t.warmdown_frac = 0.85;
   t.min_lr = 0.1;
   t.val_loss_every = 0;
@@ -365,7 +367,7 @@ Config pr1855_cpu() {
   c.model.xsa_last_n = 6;
   c.model.max_doc_len = c.train.train_seq_len;
   c.train.warmdown_iters = 0;
-  c.train.gptq_reserve_seconds = 20;
+  c.train.gptq_reserve_seconds = 40;  // its calibration took 32.5 s on 2 cores
   c.train.ema_decay = 0.95;
   c.train.muon_bf16_momentum = false;
   c.eval.eval_seq_len = 0;
