@@ -41,11 +41,7 @@ int64_t stored_bytes_of(const QuantizedEntry& e, CodeStorage storage) {
     bytes = static_cast<int64_t>(e.q.nbytes());
   }
   if (e.scale.defined()) bytes += static_cast<int64_t>(e.scale.nbytes());
-  if (e.lqer.defined()) {
-    for (const auto* f : {&e.lqer.a, &e.lqer.a_scale, &e.lqer.b, &e.lqer.b_scale}) {
-      bytes += static_cast<int64_t>(f->nbytes());
-    }
-  }
+  bytes += e.lqer.nbytes();
   return bytes;
 }
 
@@ -113,12 +109,7 @@ ArtifactReport inspect_artifact(const LoadedArtifact& artifact, const StateDict*
     t.kind = std::string(kind_name(entry.kind));
     t.route = route_of(entry, artifact.info.quant_format);
     t.lqer_rank = entry.lqer.rank();
-    if (entry.lqer.defined()) {
-      for (const auto* f :
-           {&entry.lqer.a, &entry.lqer.a_scale, &entry.lqer.b, &entry.lqer.b_scale}) {
-        t.lqer_bytes += static_cast<int64_t>(f->nbytes());
-      }
-    }
+    t.lqer_bytes = entry.lqer.nbytes();
     if (artifact.info.codec == Codec::kPergroup && is_integer_kind(entry.kind) &&
         entry.q.dim() == 2 && model.storage != CodeStorage::kBitPacked) {
       t.group = pergroup_group(entry.name);

@@ -67,19 +67,7 @@ void run_lrzip(const std::vector<std::string>& args, const fs::path& folder, con
 
 }  // namespace
 
-bool lrzip_available() {
-  const char* path = std::getenv("PATH");
-  if (!path) return false;
-  std::string_view rest(path);
-  while (!rest.empty()) {
-    const size_t colon = rest.find(':');
-    const fs::path dir(std::string(rest.substr(0, colon)));
-    if (!dir.empty() && ::access((dir / "lrzip").c_str(), X_OK) == 0) return true;
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
-  return false;
-}
+bool lrzip_available() { return find_program("lrzip").has_value(); }
 
 std::string lrzip_compress(std::string_view data, int level) {
   PGOLF_CHECK(level >= 1 && level <= 9, "lrzip level {} outside [1, 9]", level);

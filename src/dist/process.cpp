@@ -25,8 +25,9 @@ std::pair<int, int> make_pipe() {
   return {fds[0], fds[1]};
 }
 
-// argv[0] as execve needs it: a path as given, a bare name looked up on PATH.
-std::string resolve_program(const std::string& program) {
+}  // namespace
+
+std::optional<std::string> find_program(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
   const char* path = std::getenv("PATH");
   std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -38,6 +39,14 @@ std::string resolve_program(const std::string& program) {
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     start = end + 1;
   }
+  return std::nullopt;
+}
+
+namespace {
+
+// argv[0] as execve needs it.
+std::string resolve_program(const std::string& program) {
+  if (auto found = find_program(program)) return *found;
   fail("cannot start '{}': not found on PATH", program);
 }
 

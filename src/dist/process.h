@@ -68,6 +68,9 @@ constexpr int signal_exit_code(int signal) { return 128 + signal; }
 int exit_code(int wait_status);
 // "exited with code 3", "was killed by signal 9 (Killed)".
 std::string describe_exit(int wait_status);
+// A program as execve needs it: a path as given, a bare name looked up on
+// PATH (the usual folders when PATH is unset); nullopt if not found.
+std::optional<std::string> find_program(const std::string& program);
 // The running pgolf executable's path (/proc/self/exe resolved).
 std::string self_executable();
 

@@ -144,12 +144,7 @@ QuantStats quant_stats(const QuantizedModel& model) {
       stats.num_float_tensors += 1;
       stats.int8_payload_bytes += static_cast<int64_t>(entry.scale.nbytes());
     }
-    if (entry.lqer.defined()) {
-      for (const auto* t :
-           {&entry.lqer.a, &entry.lqer.a_scale, &entry.lqer.b, &entry.lqer.b_scale}) {
-        stats.int8_payload_bytes += static_cast<int64_t>(t->nbytes());
-      }
-    }
+    stats.int8_payload_bytes += entry.lqer.nbytes();
   }
   return stats;
 }

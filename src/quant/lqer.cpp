@@ -53,6 +53,11 @@ void check_codes(const torch::Tensor& q, std::pair<int, int> range, const std::s
 
 }  // namespace
 
+int64_t LowRankFactors::nbytes() const {
+  if (!defined()) return 0;
+  return static_cast<int64_t>(a.nbytes() + a_scale.nbytes() + b.nbytes() + b_scale.nbytes());
+}
+
 std::pair<int, int> LowRankFactors::a_range() const {
   if (asymmetric) return {-2, 1};
   const int hi = (1 << (bits - 1)) - 1;

@@ -29,6 +29,8 @@ struct LowRankFactors {
   int bits = 4;  // symmetric factors' code width (LQER_FACTOR_BITS)
 
   bool defined() const { return a.defined(); }
+  // Bytes of the four tensors (codes and scales), 0 when undefined.
+  int64_t nbytes() const;
   int64_t rank() const { return a.defined() ? a.size(1) : 0; }
   // Each factor's code range [lo, hi]: asymmetric A [-2, 1], B [-8, 7];
   // symmetric both +-(2^(bits-1) - 1).
