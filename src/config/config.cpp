@@ -294,6 +294,35 @@ void TttConfig::validate() const {
               name_of(val_adapt));
   PGOLF_CHECK(val_adapt_lr > 0 && val_adapt_epochs > 0,
               "VAL_ADAPT_LR and VAL_ADAPT_EPOCHS must be positive");
+  if (mode == TttMode::kPhased) phased.validate();
+}
+
+void PhasedTttConfig::validate() const {
+  PGOLF_CHECK(lora_rank > 0 && lora_alpha > 0,
+              "TTT_LORA_RANK={} and TTT_LORA_ALPHA={} must be "
+              "positive",
+              lora_rank, lora_alpha);
+  PGOLF_CHECK(lora_lr > 0 && global_lr > 0, "TTT_LORA_LR={} and GLOBAL_TTT_LR={} must be positive",
+              lora_lr, global_lr);
+  PGOLF_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+              "TTT_BETA1={} and TTT_BETA2={} must be in [0, 1)", beta1, beta2);
+  PGOLF_CHECK(weight_decay >= 0, "TTT_WEIGHT_DECAY={} must be >= 0", weight_decay);
+  PGOLF_CHECK(batch_docs > 0 && chunk_size > 0 && grad_steps > 0,
+              "TTT_BATCH_SIZE={}, TTT_CHUNK_SIZE={} and TTT_GRAD_STEPS={} must be positive",
+              batch_docs, chunk_size, grad_steps);
+  PGOLF_CHECK(eval_seq_len >= chunk_size,
+              "TTT_EVAL_SEQ_LEN={} must hold at least one chunk (TTT_CHUNK_SIZE={})", eval_seq_len,
+              chunk_size);
+  PGOLF_CHECK(prefix_docs >= 0 && num_phases > 0,
+              "PHASED_TTT_PREFIX_DOCS={} must be >= 0 and PHASED_TTT_NUM_PHASES={} positive",
+              prefix_docs, num_phases);
+  PGOLF_CHECK(global_momentum >= 0 && global_momentum < 1,
+              "GLOBAL_TTT_MOMENTUM={} must be in [0, 1)", global_momentum);
+  PGOLF_CHECK(global_epochs >= 0 && global_chunk_tokens > 0 && global_batch_seqs > 0,
+              "GLOBAL_TTT_EPOCHS={} must be >= 0, GLOBAL_TTT_CHUNK_TOKENS={} and "
+              "GLOBAL_TTT_BATCH_SEQS={} positive",
+              global_epochs, global_chunk_tokens, global_batch_seqs);
+  PGOLF_CHECK(global_grad_clip >= 0, "GLOBAL_TTT_GRAD_CLIP={} must be >= 0", global_grad_clip);
 }
 
 double QuantConfig::resolved_prune_frac() const {

@@ -222,8 +222,37 @@ struct EvalConfig {
 // the two entries' modes that train on the validation tokens *before* scoring
 // them (§5.6-5.7); they break the challenge's rule and need
 // ALLOW_NON_COMPLIANT=1, and every output they produce is marked.
+// TTT_MODE=phased: #1855's evaluation (docs/entries/pr1855.md §6.3,
+// eval/phased_ttt.h). Per-document LoRA adapters trained score-first on
+// chunks of each document, and global SGD phases on the documents already
+// scored. Defaults: the record's run (its log), not its script's defaults.
+struct PhasedTttConfig {
+  int64_t lora_rank = 80;
+  double lora_alpha = 144;   // output scale alpha / rank
+  bool warm_start_a = true;  // a document's A starts where its slot's last one ended
+  bool k_lora = true, mlp_lora = true, o_lora = true;  // q, v and the head always
+  double lora_lr = 1e-4;                               // AdamW
+  double beta1 = 0, beta2 = 0.99;
+  double weight_decay = 0.5;
+  int64_t batch_docs = 64;      // documents adapted side by side (TTT_BATCH_SIZE)
+  int64_t chunk_size = 48;      // tokens scored, then trained on, per step
+  int64_t eval_seq_len = 2048;  // longest context of a scored token
+  int64_t grad_steps = 1;       // AdamW steps per chunk
+  int64_t prefix_docs = 2500;   // documents the global phases train on, in all
+  int64_t num_phases = 3;
+  double global_lr = 1e-3;  // SGD, cosine over the phase's chunks
+  double global_momentum = 0.9;
+  int64_t global_epochs = 1;
+  int64_t global_chunk_tokens = 32768;
+  int64_t global_batch_seqs = 32;  // sequences per step per rank
+  double global_grad_clip = 1.0;
+
+  void validate() const;
+};
+
 struct TttConfig {
-  TttMode mode = TttMode::kNone;  // sgd (#461) | adamw (#456, #562) | muon (#1406 03-28)
+  // sgd (#461) | adamw (#456, #562) | muon (#1406 03-28) | phased (#1855)
+  TttMode mode = TttMode::kNone;
   double lr = 0.002;
   int64_t epochs = 3;            // passes over each chunk
   double momentum = 0.9;         // sgd
@@ -244,6 +273,7 @@ struct TttConfig {
   double val_adapt_lr = 5e-4;
   int64_t val_adapt_epochs = 10;
   bool allow_non_compliant = false;
+  PhasedTttConfig phased;  // TTT_MODE=phased
 
   bool enabled() const { return mode != TttMode::kNone; }
   void validate() const;

@@ -67,12 +67,13 @@ constexpr std::array<EnumName<TrainLoader>, 2> enum_names(TrainLoader) {
 }
 
 // Score-first test-time training's update rule (spec quantize-eval-ttt §5).
-enum class TttMode { kNone, kSgd, kAdamW, kMuon };
-constexpr std::array<EnumName<TttMode>, 4> enum_names(TttMode) {
+enum class TttMode { kNone, kSgd, kAdamW, kMuon, kPhased };
+constexpr std::array<EnumName<TttMode>, 5> enum_names(TttMode) {
   return {{{TttMode::kNone, "none"},
            {TttMode::kSgd, "sgd"},
            {TttMode::kAdamW, "adamw"},
-           {TttMode::kMuon, "muon"}}};
+           {TttMode::kMuon, "muon"},
+           {TttMode::kPhased, "phased"}}};
 }
 
 // TTT's learning-rate cosine: across chunks, across steps, or none.

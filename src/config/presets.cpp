@@ -348,6 +348,8 @@ Config pr1855() {
   c.quant.gptq_calib = CalibrationSource::kTrain;
   c.quant.gptq_calib_batches = 16;
   c.quant.compressor = Compressor::kPergroup;
+  // The scored evaluation: phased LoRA TTT (§6.3) at the log's settings.
+  c.ttt.mode = TttMode::kPhased;
   return c;
 }
 
@@ -372,6 +374,7 @@ Config pr1855_cpu() {
   c.train.muon_bf16_momentum = false;
   c.eval.eval_seq_len = 0;
   c.quant.gptq_calib_batches = 16;
+  c.ttt.phased.eval_seq_len = c.train.train_seq_len;
   return c;
 }
 

@@ -59,7 +59,9 @@ nlohmann::json FinalEvalResult::to_json() const {
     }
   }
   if (ttt) j["ttt"] = ttt->to_json();
-  j["score_first"] = !adapt && (!ttt || ttt->legality.score_first);
+  if (phased) j["ttt_phased"] = phased->to_json();
+  j["score_first"] =
+      !adapt && (!ttt || ttt->legality.score_first) && (!phased || phased->legality.score_first);
   if (!non_compliant.empty()) j["non_compliant"] = non_compliant;
   return j;
 }
@@ -120,7 +122,32 @@ FinalEvalResult run_final_evaluation(GPT& model, const torch::Tensor& stream, co
     }
   }
 
-  if (config.ttt.enabled()) {
+  if (config.ttt.mode == TttMode::kPhased) {
+    PhasedTttOptions po;
+    po.ttt = config.ttt.phased;
+    po.global_seq_len = window_len;
+    po.max_seconds = config.ttt.max_seconds;
+    po.group = options.group;
+    po.print = print;
+    Progress progress("ttt_phased", 0, "batches", options.quiet || !master);
+    po.on_batch = [&](int64_t done, int64_t total, double bpb) {
+      progress.set_total(total);
+      progress.update(done, fmt::format("bpb {:.4f}", bpb));
+    };
+    out.phased = phased_lora_ttt(model, stream, luts, po);
+    progress.finish();
+    const auto& t = *out.phased;
+    print(
+        fmt::format("ttt_legality: score_first:{} documents:{} updates:{} violations:{} "
+                    "given_bos:{}",
+                    t.legality.score_first ? 1 : 0, t.documents, t.legality.updates,
+                    t.legality.violations, t.legality.given));
+    print(fmt::format("legal_ttt_phased val_loss:{:.4f} val_bpb:{:.4f} eval_time:{:.0f}ms{}{}",
+                      t.result.val_loss, t.result.val_bpb, 1000.0 * t.result.seconds,
+                      t.capped ? " time_capped" : "", suffix));
+    print(fmt::format("legal_ttt_phased_exact val_loss:{:.8f} val_bpb:{:.8f}{}", t.result.val_loss,
+                      t.result.val_bpb, suffix));
+  } else if (config.ttt.enabled()) {
     TttOptions to;
     to.ttt = config.ttt;
     to.train_seq_len = train_len;

@@ -5,6 +5,7 @@
 //   [VAL_ADAPT=postquant: NON-COMPLIANT fine-tuning on the whole split, #562]
 //   sliding windows, EVAL_STRIDE > 0   {prefix}_sliding_window[_exact]
 //   score-first TTT, TTT_MODE != none   ttt_sliding:*, legal_ttt[_exact]
+//   phased LoRA TTT, TTT_MODE=phased    ttt_phased:*, legal_ttt_phased[_exact]
 //
 // `prefix` names the weights as the roundtrip line does (final_int6,
 // final_int8_zlib, ...). Windows longer than TRAIN_SEQ_LEN use the NTK-aware
@@ -21,6 +22,7 @@
 
 #include "config/config.h"
 #include "data/tokenizer.h"
+#include "eval/phased_ttt.h"
 #include "eval/sliding.h"
 #include "eval/ttt.h"
 #include "eval/val_adapt.h"
@@ -41,6 +43,7 @@ struct FinalEvalResult {
   std::optional<ValAdaptResult> adapt;
   std::optional<SlidingResult> sliding;
   std::optional<TttResult> ttt;
+  std::optional<PhasedTttResult> phased;
   std::vector<std::string> non_compliant;  // reasons; empty when the run is compliant
 
   nlohmann::json to_json() const;

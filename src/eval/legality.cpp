@@ -17,6 +17,7 @@ nlohmann::json LegalityReport::to_json() const {
   return {{"score_first", score_first},
           {"updates", updates},
           {"violations", violations},
+          {"given_positions", given},
           {"first_violation", first_violation},
           {"chunks", static_cast<int64_t>(chunks.size())},
           {"chunks_scored", scored},
@@ -50,6 +51,15 @@ void LegalityAudit::scored(int64_t first, int64_t last) {
     c.last_target = std::max(c.last_target, upto);
     p = upto + 1;
   }
+}
+
+void LegalityAudit::given(int64_t position) {
+  PGOLF_CHECK(position >= 0 && position < static_cast<int64_t>(scored_.size()),
+              "legality audit: given position {} outside the stream", position);
+  if (scored_[position]) return;
+  scored_[position] = true;
+  ++report_.given;
+  while (prefix_ < static_cast<int64_t>(scored_.size()) && scored_[prefix_]) ++prefix_;
 }
 
 bool LegalityAudit::used_for_update(int64_t first, int64_t last) {

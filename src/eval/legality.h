@@ -7,7 +7,11 @@
 // Positions are indices into the validation stream V. A scored window marks
 // its targets; position 0 is never a target and counts as scored from the
 // start (it is the context every evaluation begins with). An update "uses"
-// every position it reads, inputs and targets alike.
+// every position it reads, inputs and targets alike. An evaluation that works
+// per document (#1855's phased TTT) also declares the documents' BOS tokens
+// as given: the split into documents is its premise, not something learned
+// from scored text, so reading a document's first token needs no earlier
+// document to be scored.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +32,7 @@ struct LegalityReport {
   bool score_first = true;  // no update used a position before it was scored
   int64_t updates = 0;
   int64_t violations = 0;       // updates that did
+  int64_t given = 0;            // positions declared known without scoring (BOS)
   std::string first_violation;  // what the first of them was
   std::vector<ChunkAudit> chunks;
 
@@ -41,6 +46,8 @@ class LegalityAudit {
 
   // Targets [first, last] (stream positions, inclusive) have been scored.
   void scored(int64_t first, int64_t last);
+  // Position p is known before any scoring (a document's BOS token).
+  void given(int64_t position);
   // An update read positions [first, last]; returns false (and records the
   // violation) if any of them had not been scored.
   bool used_for_update(int64_t first, int64_t last);

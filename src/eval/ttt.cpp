@@ -13,7 +13,6 @@
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
 #include "eval/windows.h"
-#include "optim/grad_clip.h"
 
 namespace pgolf {
 namespace {
@@ -187,17 +186,8 @@ class ScoreFirstTtt {
   }
 
   void step(TttOptimizer& optimizer, int64_t c) {
-    auto params = optimizer.tensors();
-    if (opt_.group && opt_.group->active()) {
-      std::vector<torch::Tensor> grads;
-      for (auto& p : params) {
-        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-        grads.push_back(p.grad());
-      }
-      opt_.group->all_reduce_mean(grads);
-    }
-    if (cfg_.grad_clip > 0) clip_grad_norm_no_sync(params, cfg_.grad_clip);
-    optimizer.step(ttt_learning_rate(cfg_, c, chunks_, result_.steps, total_steps_));
+    optimizer.averaged_step(ttt_learning_rate(cfg_, c, chunks_, result_.steps, total_steps_),
+                            opt_.group, cfg_.grad_clip);
     ++result_.steps;
   }
 
@@ -265,7 +255,8 @@ double ttt_learning_rate(const TttConfig& ttt, int64_t c, int64_t chunks, int64_
 
 TttResult score_first_ttt(GPT& model, const torch::Tensor& stream, const ByteLuts& luts,
                           const TttOptions& options) {
-  PGOLF_CHECK(options.ttt.enabled(), "score_first_ttt needs TTT_MODE other than none");
+  PGOLF_CHECK(options.ttt.enabled() && options.ttt.mode != TttMode::kPhased,
+              "score_first_ttt runs TTT_MODE sgd, adamw or muon (phased: eval/phased_ttt.h)");
   PGOLF_CHECK(stream.numel() > options.train_seq_len,
               "the validation stream ({} tokens) is shorter than one training sequence ({})",
               stream.numel(), options.train_seq_len);

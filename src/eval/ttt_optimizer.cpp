@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "dist/process_group.h"
+#include "optim/grad_clip.h"
 #include "optim/muon.h"
 
 namespace pgolf {
@@ -67,6 +69,20 @@ void TttOptimizer::step(double lr) {
       p.sub_(scaled(g), lr);
     }
   }
+}
+
+void TttOptimizer::averaged_step(double lr, ProcessGroup* group, double clip) {
+  auto params = tensors();
+  if (group && group->active()) {
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    group->all_reduce_mean(grads);
+  }
+  if (clip > 0) clip_grad_norm_no_sync(params, clip);
+  step(lr);
 }
 
 }  // namespace pgolf

@@ -24,6 +24,8 @@
 
 namespace pgolf {
 
+class ProcessGroup;
+
 struct TttUpdateOptions {
   TttMode rule = TttMode::kSgd;  // sgd | adamw | muon
   double momentum = 0.9;
@@ -38,6 +40,10 @@ class TttOptimizer {
 
   // Updates every parameter that has a gradient, at learning rate `lr`.
   void step(double lr);
+  // The data-parallel step: averages the gradients over the group's ranks (a
+  // parameter without one counts as zeros), clips their global norm to `clip`
+  // (0: off), then step(lr).
+  void averaged_step(double lr, ProcessGroup* group, double clip);
   void zero_grad();
   // The trainable tensors (for clipping and all-reduce).
   std::vector<torch::Tensor> tensors() const;

@@ -11,7 +11,6 @@
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
 #include "eval/windows.h"
-#include "optim/grad_clip.h"
 
 namespace pgolf {
 namespace {
@@ -129,22 +128,12 @@ ValAdaptResult adapt_on_validation(GPT& model, const torch::Tensor& stream, cons
         loss_sum += loss.item<double>() * static_cast<double>(y.numel());
         tokens_seen += static_cast<double>(y.numel());
       }
-      auto params = optimizer.tensors();
-      if (group && group->active()) {
-        std::vector<torch::Tensor> grads;
-        for (auto& p : params) {
-          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-          grads.push_back(p.grad());
-        }
-        group->all_reduce_mean(grads);
-      }
-      clip_grad_norm_no_sync(params, kGradClip);
       const double lr =
           mode == ValAdapt::kPrequant
               ? ttt.val_adapt_lr
               : ttt.val_adapt_lr * 0.5 *
                     (1 + std::cos(std::numbers::pi * result.steps / static_cast<double>(total)));
-      optimizer.step(lr);
+      optimizer.averaged_step(lr, group, kGradClip);
       ++result.steps;
     }
     auto sums = torch::tensor({loss_sum, tokens_seen}, torch::kDouble);

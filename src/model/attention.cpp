@@ -105,7 +105,8 @@ torch::Tensor CausalSelfAttentionImpl::sparse_gate(const torch::Tensor& u) const
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const LayerMatrices& w,
                                                const torch::Tensor& ve, torch::Tensor& v0,
                                                int64_t query_from,
-                                               const std::vector<std::vector<int64_t>>* segments) {
+                                               const std::vector<std::vector<int64_t>>* segments,
+                                               const PassAdapters& lora) {
   const int64_t B = u.size(0), T = u.size(1), D = u.size(2);
   PGOLF_CHECK(query_from >= 0 && query_from < T, "attention: query_from {} outside [0, {})",
               query_from, T);
@@ -118,9 +119,13 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const Lay
   // Queries, and everything after the attention, only where output is wanted.
   const auto uq = query_from > 0 ? u.slice(1, query_from) : u;
   const int64_t Tq = T - query_from;
-  auto q = casted_linear(uq, w.wq).view({B, Tq, num_heads_, head_dim_}).transpose(1, 2);
-  auto k = casted_linear(u, w.wk).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
-  auto v = casted_linear(u, w.wv);
+  auto q = add_lora(casted_linear(uq, w.wq), lora.q, uq)
+               .view({B, Tq, num_heads_, head_dim_})
+               .transpose(1, 2);
+  auto k = add_lora(casted_linear(u, w.wk), lora.k, u)
+               .view({B, T, num_kv_heads_, head_dim_})
+               .transpose(1, 2);
+  auto v = add_lora(casted_linear(u, w.wv), lora.v, u);
   if (ve.defined()) v = v + ve;
   v = mix_value_residual(v.view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2), v0);
   q = rms_norm(q);
@@ -144,7 +149,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& u, const Lay
   }
   y = y.transpose(1, 2).contiguous().view({B, Tq, D});
   if (w.observer) (*w.observer)(w.prefix + "attn.proj.weight", y);
-  return casted_linear(y, w.wo);
+  return add_lora(casted_linear(y, w.wo), lora.o, uq);
 }
 
 MLPImpl::MLPImpl(const ModelConfig& config, bool own_matrices) : leaky_slope_(config.leaky_slope) {
@@ -155,7 +160,8 @@ MLPImpl::MLPImpl(const ModelConfig& config, bool own_matrices) : leaky_slope_(co
   }
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w) {
+torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w,
+                               const BatchedLora* lora) {
   if (w.observer) (*w.observer)(w.prefix + "mlp.fc.weight", u);
   auto h = casted_linear(u, w.w_up);
   if (const FastKernels* fast = fast_kernels_for(h)) {
@@ -165,7 +171,7 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& u, const LayerMatrices& w) {
     h = h.square();
   }
   if (w.observer) (*w.observer)(w.prefix + "mlp.proj.weight", h);
-  return casted_linear(h, w.w_down);
+  return add_lora(casted_linear(h, w.w_down), lora, u);
 }
 
 }  // namespace pgolf

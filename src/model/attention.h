@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "model/layers.h"
+#include "model/lora.h"
 #include "model/rotary.h"
 
 namespace pgolf {
@@ -52,10 +53,12 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   // positions [query_from, T), (B, T - query_from, D); keys and values still
   // cover every position, so those rows equal the full output's.
   // segments: per-row document boundaries (model/documents.h) or null for
-  // plain causal rows; with segments, query_from must be 0.
+  // plain causal rows; with segments, query_from must be 0. lora: test-time
+  // adapters on q, k, v and the output (model/lora.h).
   torch::Tensor forward(const torch::Tensor& u, const LayerMatrices& w, const torch::Tensor& ve,
                         torch::Tensor& v0, int64_t query_from = 0,
-                        const std::vector<std::vector<int64_t>>* segments = nullptr);
+                        const std::vector<std::vector<int64_t>>* segments = nullptr,
+                        const PassAdapters& lora = {});
 
   bool use_xsa() const { return use_xsa_; }
   Rotary& rotary() { return rotary_; }
@@ -83,7 +86,8 @@ TORCH_MODULE(CausalSelfAttention);
 class MLPImpl : public torch::nn::Module {
  public:
   MLPImpl(const ModelConfig& config, bool own_matrices);
-  torch::Tensor forward(const torch::Tensor& u, const LayerMatrices& w);
+  torch::Tensor forward(const torch::Tensor& u, const LayerMatrices& w,
+                        const BatchedLora* lora = nullptr);
   CastedLinear fc{nullptr}, proj{nullptr};
 
  private:

@@ -35,11 +35,11 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor&
   const auto dtype = x_in.scalar_type();
   auto mix = resid_mix.to(dtype);
   auto x = blend(mix[0], x_in, mix[1], x0);
-  auto attn_out =
-      in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0, in.query_from, in.segments);
+  auto attn_out = in.attn->forward(normed_input(x), *in.matrices, in.ve, *in.v0, in.query_from,
+                                   in.segments, in.lora);
   if (in.query_from > 0) x = x.slice(1, in.query_from);
   x = add_scaled(x, attn_scale.to(dtype), attn_out);
-  auto mlp_out = in.mlp->forward(normed_input(x), *in.matrices);
+  auto mlp_out = in.mlp->forward(normed_input(x), *in.matrices, in.lora.mlp);
   x = add_scaled(x, mlp_scale.to(dtype), mlp_out);
   if (trace) {
     trace->add(name + ".attn_out", attn_out);
@@ -54,9 +54,10 @@ std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_parallel(
   const auto dtype = lane0.scalar_type();
   const auto mix = resid_mix.to(dtype);
   const auto attn_in = blend(mix[0], lane0, mix[1], x0);
-  auto a = in.attn->forward(normed_input(attn_in), *in.matrices, in.ve, *in.v0, 0, in.segments);
+  auto a =
+      in.attn->forward(normed_input(attn_in), *in.matrices, in.ve, *in.v0, 0, in.segments, in.lora);
   a = attn_scale.to(dtype) * a;
-  auto m = mlp_scale.to(dtype) * in.mlp->forward(normed_input(lane1), *in.matrices);
+  auto m = mlp_scale.to(dtype) * in.mlp->forward(normed_input(lane1), *in.matrices, in.lora.mlp);
   const auto r = resid.to(dtype), p = post.to(dtype);
   return {r[0] * lane0 + p[0][0] * a + p[1][0] * m, r[1] * lane1 + p[0][1] * a + p[1][1] * m};
 }

@@ -51,6 +51,7 @@ struct LayerInputs {
   int64_t query_from = 0;
   // Document boundaries of each row (model/documents.h), or null.
   const std::vector<std::vector<int64_t>>* segments = nullptr;
+  PassAdapters lora = {};  // test-time adapters of this pass (model/lora.h)
 };
 
 class BlockImpl : public torch::nn::Module {

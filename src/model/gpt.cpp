@@ -195,6 +195,15 @@ int64_t GPTImpl::set_rope_ntk_ref_len(int64_t len) {
   return previous;
 }
 
+void GPTImpl::set_adapters(const LoraAdapters* adapters) {
+  PGOLF_CHECK(!adapters || adapters->slots() ==
+                               static_cast<int64_t>(config_.encoder_passes(looping_).size() +
+                                                    config_.decoder_passes(looping_).size()),
+              "LoRA adapters: {} slots for a model with another number of passes (looping {})",
+              adapters ? adapters->slots() : 0, looping_);
+  adapters_ = adapters;
+}
+
 void GPTImpl::halve_shared_core_gradients() {
   std::map<int64_t, int64_t> uses;
   for (int64_t l = 0; l < config_.num_layers; ++l) ++uses[config_.core_of_layer(l)];
@@ -336,11 +345,15 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
   const auto decoder = config_.decoder_passes(looping_);
   const auto passes = static_cast<int64_t>(encoder.size() + decoder.size() + recur.size());
   int64_t pass = 0;
+  PGOLF_CHECK(!adapters_ || adapters_->rows() == input_ids.size(0),
+              "LoRA adapters for {} documents, a batch of {} rows",
+              adapters_ ? adapters_->rows() : 0, input_ids.size(0));
   auto inputs_for = [&](int64_t layer, const LayerMatrices& matrices) {
+    const PassAdapters lora = adapters_ ? adapters_->pass(pass) : PassAdapters{};
     const bool last = ++pass == passes;
     return LayerInputs{
         &attention(layer),    &mlp(layer), &matrices, value_embedding_for(layer, ve), &v0,
-        last ? tail_from : 0, segs};
+        last ? tail_from : 0, segs,        lora};
   };
   auto run_layer = [&](int64_t layer, const std::string& name) {
     const LayerMatrices matrices = layer_matrices(layer);
@@ -395,11 +408,12 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids, ForwardTrace* trac
 
 namespace {
 
-// The output head before the softcap: h @ head^T.
+// The output head before the softcap: h @ head^T (+ the head's test-time adapter).
 torch::Tensor head_logits(GPTImpl& gpt, const torch::Tensor& h) {
   const auto head =
       gpt.config().tie_embeddings ? gpt.tok_emb->weight : gpt.lm_head->effective_weight();
-  return casted_linear(h, head);
+  const auto z = casted_linear(h, head);
+  return gpt.adapters() ? z + gpt.adapters()->head().forward(h) : z;
 }
 
 torch::Tensor softcap(const torch::Tensor& z, double cap) {

@@ -39,6 +39,7 @@
 #include "model/block.h"
 #include "model/embeddings.h"
 #include "model/layers.h"
+#include "model/lora.h"
 
 namespace pgolf {
 
@@ -89,6 +90,11 @@ class GPTImpl : public torch::nn::Module {
   // NTK-aware RoPE above `len` tokens in every attention (0: off); returns the
   // previous value. Long-context evaluation sets it to TRAIN_SEQ_LEN.
   int64_t set_rope_ntk_ref_len(int64_t len);
+  // #1855's test-time adapters (model/lora.h) in every forward until reset to
+  // null: rows of a batch are the adapters' documents, so a forward's batch
+  // must be adapters->batch(). Not owned.
+  void set_adapters(const LoraAdapters* adapters);
+  const LoraAdapters* adapters() const { return adapters_; }
   const ModelConfig& config() const { return config_; }
 
   // The matrices and modules logical layer `layer` runs with.
@@ -131,6 +137,7 @@ class GPTImpl : public torch::nn::Module {
   torch::ScalarType compute_dtype_ = torch::kFloat;
   bool looping_ = false;
   bool document_attention_ = false;
+  const LoraAdapters* adapters_ = nullptr;
 };
 TORCH_MODULE(GPT);
 

@@ -71,10 +71,11 @@ FinalScore RunRecord::final_score() const {
   if (evaluation.contains("val_adapt")) {
     score.eval_seconds += number(evaluation["val_adapt"], "seconds");
   }
-  for (const char* name : {"sliding", "ttt"}) {
+  for (const char* name : {"sliding", "ttt", "ttt_phased"}) {
     if (!evaluation.contains(name)) continue;
     const auto& e = evaluation[name];
-    score.name = std::string(name) == "ttt" ? "legal_ttt" : "sliding_window";
+    const std::string n = name;
+    score.name = n == "sliding" ? "sliding_window" : n == "ttt" ? "legal_ttt" : "legal_ttt_phased";
     score.val_loss = e.at("val_loss").get<double>();
     score.val_bpb = e.at("val_bpb").get<double>();
     score.eval_seconds += number(e, "eval_seconds");
@@ -115,6 +116,9 @@ std::vector<Phase> phase_times(const RunRecord& run) {
     add("sliding-window eval", 1e3 * number(evaluation["sliding"], "eval_seconds"));
   }
   if (evaluation.contains("ttt")) add("TTT eval", 1e3 * number(evaluation["ttt"], "eval_seconds"));
+  if (evaluation.contains("ttt_phased")) {
+    add("phased TTT eval", 1e3 * number(evaluation["ttt_phased"], "eval_seconds"));
+  }
   return phases;
 }
 

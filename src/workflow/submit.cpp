@@ -240,7 +240,12 @@ std::vector<Statement> legality_statements(const std::vector<RunRecord>& runs) {
     reasons.insert(f.non_compliant.begin(), f.non_compliant.end());
   }
   if (reasons.empty() && score_first) {
-    out.push_back({true, scored_by == "legal_ttt"
+    out.push_back({true, scored_by == "legal_ttt_phased"
+                             ? "Test-time training is score-first: every chunk of a document "
+                               "was scored before its adapter trained on it, and the global "
+                               "phases trained only on documents already scored (audited, 0 "
+                               "violations)."
+                         : scored_by == "legal_ttt"
                              ? "Test-time training is score-first: every chunk was scored "
                                "before the model trained on it, and the last chunk was never "
                                "trained on (audited, 0 violations)."
