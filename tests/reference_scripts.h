@@ -6,8 +6,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
+#include "config/presets.h"
 #include "tests/test_util.h"
 
 namespace pgolf::testing {
@@ -50,6 +53,51 @@ inline std::filesystem::path official_script(const ScratchDir& dir,
 inline std::string python_command() {
   const char* py = std::getenv("PGOLF_PYTHON");
   return py && *py ? py : "python3";
+}
+
+// `python bench/reference/<tool> --script <script> <args>`, its output kept.
+struct HarnessRun {
+  int rc = 0;
+  std::string command, output;
+};
+inline HarnessRun run_harness(const std::string& tool, const std::filesystem::path& script,
+                              const std::string& args, const std::filesystem::path& log) {
+  HarnessRun run;
+  const auto path = std::filesystem::path(PGOLF_SOURCE_DIR) / "bench/reference" / tool;
+  run.command =
+      python_command() + " '" + path.string() + "' --script '" + script.string() + "' " + args;
+  run.rc = std::system((run.command + " > '" + log.string() + "' 2>&1").c_str());
+  std::ifstream in(log);
+  run.output.assign(std::istreambuf_iterator<char>(in), {});
+  return run;
+}
+
+// #1855's stack shrunk for the parity tests: 5 blocks of width 64 (4/2
+// heads), blocks 1-2 looped, lanes from block 3, 64-token sequences, as the
+// harnesses' --set settings.
+inline std::string shrunk_pr1855_settings(int64_t vocab) {
+  return " --set VOCAB_SIZE=" + std::to_string(vocab) +
+         " --set NUM_LAYERS=5 --set MODEL_DIM=64 --set NUM_HEADS=4 --set NUM_KV_HEADS=2"
+         " --set LOOP_START=1 --set LOOP_END=2 --set PARALLEL_START_LAYER=3"
+         " --set TRAIN_SEQ_LEN=64 --set EVAL_SEQ_LEN=64 --set GATE_WINDOW=12";
+}
+
+// pgolf's config of the same shrunk stack.
+inline Config shrunk_pr1855_config(int64_t vocab) {
+  Config c = preset("pr1855");
+  ModelConfig& m = c.model;
+  m.vocab_size = vocab;
+  m.num_layers = 5;
+  m.model_dim = 64;
+  m.num_heads = 4;
+  m.num_kv_heads = 2;
+  m.loop_start = 1;
+  m.loop_end = 2;
+  m.parallel_start_layer = 3;
+  m.max_doc_len = 64;
+  c.train.train_seq_len = 64;
+  c.eval.eval_seq_len = 64;
+  return c;
 }
 
 inline bool python_has_torch() {

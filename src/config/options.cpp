@@ -298,7 +298,8 @@ std::vector<Option> config_options(Config& c) {
                   "LR multiplier of attn.proj, mlp.proj, bigram.proj (#562: 3)"),
       make_option("ttt", "ttt_fc_lr_mult", tt.fc_lr_mult, "LR multiplier of mlp.fc (#562: 0.5)"),
       make_option("ttt", "ttt_max_seconds", tt.max_seconds,
-                  "stop adapting after this long, scoring continues (0: no cap)"),
+                  "stop adapting after this long, scoring continues; phased: once the time "
+                  "left would not cover scoring the rest (0: no cap)"),
       make_option("ttt", "val_adapt", tt.val_adapt,
                   "NON-COMPLIANT training on the val split before scoring: prequant "
                   "(#1406 dTTT), postquant (#562)"),

@@ -17,7 +17,8 @@
 //              PHASED_TTT_NUM_PHASES), plain SGD of every weight on the
 //              first `boundary` scored documents (by batch and position),
 //              concatenated, in GLOBAL_TTT_CHUNK_TOKENS chunks with a cosine
-//              LR (the last chunk skipped), then fresh adapters.
+//              LR (the last chunk skipped), then fresh adapters. A phase
+//              due after the last batch is skipped: no score could use it.
 //
 // Every score and every update goes through a LegalityAudit (the documents'
 // BOS tokens are given, eval/legality.h); an update that would use an
@@ -59,8 +60,8 @@ struct Document {
   int64_t targets() const { return length - 1; }
 };
 
-// The documents of a stream that begins with BOS (an error otherwise, or if
-// a document has no target).
+// The documents of a stream that begins with BOS (an error otherwise); a BOS
+// that ends the stream starts none.
 std::vector<Document> find_documents(const torch::Tensor& stream);
 
 struct DocumentBatch {
@@ -101,7 +102,9 @@ enum class PlantedViolation {
 struct PhasedTttOptions {
   PhasedTttConfig ttt;
   int64_t global_seq_len = 2048;  // the phases' sequences (EVAL_SEQ_LEN)
-  double max_seconds = 0;         // stop adapting after this long, scoring goes on (0: no cap)
+  // The evaluation's time cap (0: none): adapting stops once the time spent
+  // plus the time to score the rest without it would pass this.
+  double max_seconds = 0;
   ProcessGroup* group = nullptr;
   std::function<void(const std::string&)> print;  // log lines (rank 0)
   // After each round: batches done, total, running bpb of this rank's share.
@@ -126,7 +129,7 @@ struct PhasedTttResult {
   int64_t lora_steps = 0;
   int64_t lora_params_per_document = 0;
   std::vector<PhaseReport> phases;
-  bool capped = false;  // max_seconds stopped the adaptation early
+  bool capped = false;  // the time cap stopped the adaptation early
 
   nlohmann::json to_json() const;
 };

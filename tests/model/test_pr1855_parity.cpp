@@ -32,25 +32,8 @@ namespace {
 
 using testing::ScratchDir;
 
-// The shrunk stack, as the harness's --set and as pgolf's config.
-const char* const kSmallSettings =
-    " --set VOCAB_SIZE=1024 --set NUM_LAYERS=5 --set MODEL_DIM=64 --set NUM_HEADS=4"
-    " --set NUM_KV_HEADS=2 --set LOOP_START=1 --set LOOP_END=2 --set PARALLEL_START_LAYER=3"
-    " --set TRAIN_SEQ_LEN=64 --set EVAL_SEQ_LEN=64 --set GATE_WINDOW=12";
-
 Config small_config() {
-  Config c = preset("pr1855");
-  ModelConfig& m = c.model;
-  m.vocab_size = 1024;
-  m.num_layers = 5;
-  m.model_dim = 64;
-  m.num_heads = 4;
-  m.num_kv_heads = 2;
-  m.loop_start = 1;
-  m.loop_end = 2;
-  m.parallel_start_layer = 3;
-  m.max_doc_len = 64;
-  c.train.train_seq_len = 64;
+  Config c = testing::shrunk_pr1855_config(1024);
   // Newton-Schulz in real bf16, op for op as the script's.
   c.train.muon_ns_bf16_via_fp32 = false;
   return c;
@@ -71,14 +54,11 @@ class Pr1855Parity : public ::testing::Test {
 
   // Runs the harness with `args`; fails the test on a non-zero exit.
   void harness(const std::string& args) {
-    const auto harness = std::filesystem::path(PGOLF_SOURCE_DIR) / "bench/reference/entry_model.py";
-    const auto log = dir_ / "harness.log";
-    const std::string cmd = testing::python_command() + " '" + harness.string() + "' --script '" +
-                            script_.string() + "' --entry pr1855" + kSmallSettings + " " + args +
-                            " > '" + log.string() + "' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream in(log);
-    ASSERT_EQ(rc, 0) << cmd << "\n" << std::string(std::istreambuf_iterator<char>(in), {});
+    const auto run =
+        testing::run_harness("entry_model.py", script_,
+                             "--entry pr1855" + testing::shrunk_pr1855_settings(1024) + " " + args,
+                             dir_ / "harness.log");
+    ASSERT_EQ(run.rc, 0) << run.command << "\n" << run.output;
   }
 
   // The weights the harness wrote, loaded into a model of the small config.

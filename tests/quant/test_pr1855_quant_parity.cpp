@@ -43,17 +43,12 @@ class Pr1855QuantParity : public testing::SingleThreadTest {
 
   // Runs the harness on its example with `args`; fails the test on an error.
   void harness(const std::string& args) {
-    const auto tool = std::filesystem::path(PGOLF_SOURCE_DIR) / "bench/reference/pr1855_quant.py";
-    const auto log = dir_ / "harness.log";
-    const std::string cmd = testing::python_command() + " '" + tool.string() + "' --script '" +
-                            script_.string() + "' --make-example '" + (dir_ / "ex").string() +
-                            "' --threads 1 " + args + " > '" + log.string() + "' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    ASSERT_EQ(rc, 0) << text.str();
-    output_ = text.str();
+    const auto run =
+        testing::run_harness("pr1855_quant.py", script_,
+                             "--make-example '" + (dir_ / "ex").string() + "' --threads 1 " + args,
+                             dir_ / "harness.log");
+    ASSERT_EQ(run.rc, 0) << run.output;
+    output_ = run.output;
   }
 
   // pgolf's export of the example, as the record's settings (the defaults).
