@@ -402,6 +402,19 @@ def prepare_env(script_text: str, entry: Entry, seed: int | None, overrides: dic
     return env
 
 
+def load_script(path: Path, entry: Entry, seed: int | None,
+                overrides: dict[str, str]) -> tuple[types.ModuleType, dict[str, str], str]:
+    """Reads the script, warns if its git blob id is not the entry's, sets the as-run environment
+    under `overrides` (prepare_env) and imports it: (module, environment, blob id)."""
+    data = path.read_bytes()
+    blob = git_blob_id(data)
+    if blob != entry.git_blob:
+        log(f"warning: {path} is git blob {blob}, expected {entry.git_blob} "
+            f"({entry.commit}:{entry.script_path})")
+    env = prepare_env(data.decode("utf-8"), entry, seed, overrides)
+    return import_script(path.resolve(), entry), env, blob
+
+
 def import_script(path: Path, entry: Entry) -> types.ModuleType:
     for name in _STUB_IF_MISSING:
         if importlib.util.find_spec(name) is None:
@@ -784,13 +797,7 @@ def main() -> None:
             ap.error(f"--set wants NAME=VALUE, got {s!r}")
         overrides[k] = v
 
-    data = opt.script.read_bytes()
-    blob = git_blob_id(data)
-    if blob != entry.git_blob:
-        log(f"warning: {opt.script} is git blob {blob}, expected {entry.git_blob} "
-            f"({entry.commit}:{entry.script_path})")
-    env = prepare_env(data.decode("utf-8"), entry, opt.seed, overrides)
-    mod = import_script(opt.script.resolve(), entry)
+    mod, env, blob = load_script(opt.script, entry, opt.seed, overrides)
     model, args = build_model(mod, entry)
     model.eval()
 

@@ -263,13 +263,7 @@ def main() -> None:
         overrides[k] = v
 
     entry = em.ENTRIES["pr1855"]
-    text = opt.script.read_bytes()
-    blob_id = em.git_blob_id(text)
-    if blob_id != entry.git_blob:
-        log(f"warning: {opt.script} is git blob {blob_id}, expected {entry.git_blob} "
-            f"({entry.commit}:{entry.script_path})")
-    em.prepare_env(text.decode("utf-8"), entry, None, overrides)
-    mod = em.import_script(opt.script.resolve(), entry)
+    mod, _, blob_id = em.load_script(opt.script, entry, None, overrides)
     h = mod.Hyperparameters()
     settings = {f: getattr(h, f) for f in QUANT_FIELDS}
 

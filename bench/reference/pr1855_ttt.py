@@ -265,13 +265,7 @@ def main() -> None:
     tmp_files = [Path(f"/tmp/ttt_{n}_{run_id}") for n in ("counter", "prefix_counter", "pause_flag")]
 
     entry = em.ENTRIES["pr1855"]
-    text = opt.script.read_bytes()
-    blob_id = em.git_blob_id(text)
-    if blob_id != entry.git_blob:
-        log(f"warning: {opt.script} is git blob {blob_id}, expected {entry.git_blob} "
-            f"({entry.commit}:{entry.script_path})")
-    em.prepare_env(text.decode("utf-8"), entry, None, overrides)
-    mod = em.import_script(opt.script.resolve(), entry)
+    mod, _, blob_id = em.load_script(opt.script, entry, None, overrides)
     torch.set_num_threads(opt.threads)
 
     # The model: GPT(h) as main() builds it, then everything fp32 (entry_model --dtype fp32).

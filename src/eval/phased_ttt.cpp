@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "dist/process_group.h"
 #include "eval/ttt_optimizer.h"
 #include "eval/ttt_params.h"
@@ -21,12 +22,6 @@ namespace pgolf {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Restores the model's training mode, document attention and every
 // parameter's requires_grad when the evaluation ends, however it ends.

@@ -4,14 +4,11 @@
 #include <chrono>
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "dist/process_group.h"
 
 namespace pgolf {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Both plans' windows, each once, and which of them each plan counts.
 struct UnionPlan {

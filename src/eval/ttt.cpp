@@ -8,6 +8,7 @@
 #include <span>
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "dist/process_group.h"
 #include "eval/sliding.h"
 #include "eval/ttt_optimizer.h"
@@ -18,12 +19,6 @@ namespace pgolf {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The state of one TTT pass; run() scores and adapts chunk by chunk.
 class ScoreFirstTtt {

@@ -18,8 +18,6 @@ namespace {
 constexpr int64_t kBatchSeqs = 32;
 constexpr double kGradClip = 1.0;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 ParamSelection selection_for(ValAdapt mode, const TttConfig& ttt) {
   ParamSelection s;
   if (mode == ValAdapt::kPrequant) {

@@ -37,6 +37,9 @@ struct Window {
 std::vector<Window> exact_windows(int64_t targets, int64_t window_len, int64_t stride);
 std::vector<Window> reference_windows(int64_t targets, int64_t window_len, int64_t stride);
 
+// ceil(a / b) for b > 0: how many pieces of b cover a.
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 // Contiguous share `rank` of `n` items over `world` ranks: [n*r/W, n*(r+1)/W),
 // the reference's part().
 struct Range {
